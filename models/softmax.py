@@ -1,0 +1,94 @@
+"""Textbook multi-head softmax attention that materialises the N x N scores: the paper's "Transformer".
+
+Also home of the head split/merge helpers that the other q/k/v/out layers share.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from models.base import Attention, masked_fill_value
+from models.registry import register
+
+
+def split_heads(t: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """(batch, seq, d) -> (batch, heads, seq, d / heads); head j holds features [j*d_h, (j+1)*d_h)."""
+    b, n, d = t.shape
+    return t.view(b, n, n_heads, d // n_heads).transpose(1, 2)
+
+
+def merge_heads(t: torch.Tensor) -> torch.Tensor:
+    """(batch, heads, seq, d_h) -> (batch, seq, heads * d_h): heads concatenated in order."""
+    b, h, n, dh = t.shape
+    return t.transpose(1, 2).reshape(b, n, h * dh)
+
+
+def attention_elementwise_flops(batch: int, seq_len: int, keys: int, d_model: int, n_heads: int,
+                                causal: bool) -> int:
+    """Element-wise estimate for one q/k/v/out attention layer with `keys` keys per query.
+
+    Terms: 4 B N d bias additions of the four projections, B h N keys for the score scaling,
+    5 B h N keys for the softmax (max, subtract, exp, sum, divide) and, when causal, B h N keys
+    for the causal mask. A padding mask would add about B h N keys more; it is not included.
+    """
+    scores = batch * n_heads * seq_len * keys
+    return 4 * batch * seq_len * d_model + scores + 5 * scores + (scores if causal else 0)
+
+
+@register
+class SoftmaxAttention(Attention):
+    """Multi-head scaled dot-product attention computed with explicit matmuls and an N x N score tensor.
+
+    state_dict layout (shared with `sdpa`, so weights load across the two): `to_q`, `to_k`, `to_v`,
+    `to_out`, each an nn.Linear(d_model, d_model) with bias (`<name>.weight` (d, d), `<name>.bias` (d,)).
+    Head j uses features [j*d_h, (j+1)*d_h) of q, k and v; head outputs are concatenated in head order
+    before `to_out`. There is no residual connection.
+
+    Masking: keys whose mask is False are excluded, and with causal=True so are future keys. The
+    attention output of a padded query row is set to zero before `to_out`, so the layer returns
+    `to_out.bias` there; a query row whose every key is excluded can only be such a padded row (a kept
+    query always sees itself), so it gives the same finite value, never NaN.
+    """
+
+    name = "softmax"
+    description = "textbook multi-head softmax attention materialising the N x N scores (paper's Transformer)"
+    option_help: dict[str, str] = {}
+
+    def __init__(self, d_model: int, n_heads: int, *, causal: bool = False) -> None:
+        super().__init__(d_model, n_heads, causal=causal)
+        self.to_q = nn.Linear(d_model, d_model)
+        self.to_k = nn.Linear(d_model, d_model)
+        self.to_v = nn.Linear(d_model, d_model)
+        self.to_out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Attend over all kept (and, if causal, non-future) tokens; x (B, N, d), mask (B, N) True = keep."""
+        self.check_input(x, mask)
+        n = x.shape[1]
+        q = split_heads(self.to_q(x), self.n_heads)
+        k = split_heads(self.to_k(x), self.n_heads)
+        v = split_heads(self.to_v(x), self.n_heads)
+        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.d_head)
+        excluded = None
+        if mask is not None:
+            excluded = ~mask[:, None, None, :]
+        if self.causal:
+            future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+            excluded = future if excluded is None else excluded | future
+        if excluded is not None:
+            scores = scores.masked_fill(excluded, masked_fill_value(scores.dtype))
+        out = merge_heads(torch.matmul(torch.softmax(scores, dim=-1), v))
+        if mask is not None:
+            out = out.masked_fill(~mask[..., None], 0.0)
+        return self.to_out(out)
+
+    def flops(self, batch: int, seq_len: int, *, elementwise: bool = False) -> int:
+        """8 B N d^2 for the four projections plus 4 B N^2 d for q k^T and the weighted sum of v."""
+        d = self.d_model
+        total = 8 * batch * seq_len * d * d + 4 * batch * seq_len * seq_len * d
+        if elementwise:
+            total += attention_elementwise_flops(batch, seq_len, seq_len, d, self.n_heads, self.causal)
+        return total
