@@ -33,7 +33,8 @@ COLUMNS = (
 class Record:
     """Everything measured (or why nothing was) for one BenchConfig.
 
-    timing: {"samples_s": [...], "cold_s": float, "warmup": int, "threads": int, "timer": str}
+    timing: {"samples_s": [...], "cold_s": float, "warmup": int, "threads": int, "timer": str,
+             "block_size": int}
     memory: {"peak_bytes", "weights_bytes", "inputs_bytes", "cuda_peak_allocated_bytes",
              "cuda_peak_reserved_bytes", "nvml_process_bytes", "nvml_device_used_bytes", "method"}
     flops:  {"analytic", "analytic_elementwise", "counted", "agree"}
