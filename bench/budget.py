@@ -1,0 +1,107 @@
+"""Budget-aware sweeps: predict the next larger sequence length from the points already measured.
+
+A series is one variant at fixed device, dtype, mode, causal, scope, d_model and n_heads; points in it
+differ in seq_len (and batch, when tokens couple them). Time and memory are modelled per sequence
+(value / batch) as a power of seq_len, the exponent taken from the two largest measured points and
+clamped to [1, 3] (no attention layer here grows more slowly than its projections, or faster than
+cubic). A configuration is skipped, and recorded with its prediction, when the predicted time per call
+exceeds `max_call_s`, the predicted activation peak exceeds `max_memory_bytes`, the whole measurement
+would outlast the configuration's timeout, or a shorter sequence of the same series already ran out of
+memory, timed out or was skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bench.config import BenchConfig
+from bench.record import Record
+from bench.units import format_bytes, format_seconds
+
+MIN_EXPONENT = 1.0
+MAX_EXPONENT = 3.0
+# Calls a measurement makes beyond its repeats: the cold call, the memory pass and the FLOP-count pass.
+EXTRA_CALLS = 3
+
+
+@dataclass(frozen=True)
+class Point:
+    seq_len: int
+    batch: int
+    time_s: float
+    peak_bytes: float | None
+
+
+def series_key(config: BenchConfig) -> tuple:
+    """What stays fixed along a seq_len series."""
+    return (config.variant, config.device, config.dtype, config.mode, config.causal, config.scope,
+            config.d_model, config.n_heads)
+
+
+def _extrapolate(points: list[Point], attr: str, seq_len: int, batch: int) -> float | None:
+    usable = [p for p in points if getattr(p, attr) is not None and getattr(p, attr) > 0]
+    if not usable:
+        return None
+    last = usable[-1]
+    per_seq_last = getattr(last, attr) / last.batch
+    exponent = MIN_EXPONENT
+    if len(usable) >= 2:
+        prev = usable[-2]
+        per_seq_prev = getattr(prev, attr) / prev.batch
+        if prev.seq_len != last.seq_len:
+            exponent = math.log(per_seq_last / per_seq_prev) / math.log(last.seq_len / prev.seq_len)
+    exponent = min(max(exponent, MIN_EXPONENT), MAX_EXPONENT)
+    return batch * per_seq_last * (seq_len / last.seq_len) ** exponent
+
+
+class BudgetPredictor:
+    """Learns from measured records and says which configuration to skip, with the prediction why."""
+
+    def __init__(self, max_call_s: float | None = None, max_memory_bytes: int | None = None) -> None:
+        self.max_call_s = max_call_s
+        self.max_memory_bytes = max_memory_bytes
+        self._points: dict[tuple, list[Point]] = {}
+        self._failures: dict[tuple, tuple[int, str]] = {}
+
+    def observe(self, record: Record) -> None:
+        """Add a finished record (any status) to what the predictor knows."""
+        key = series_key(record.config)
+        n = record.config.seq_len
+        if record.status == "ok" and record.summary is not None:
+            peak = (record.memory or {}).get("peak_bytes")
+            points = self._points.setdefault(key, [])
+            points.append(Point(n, record.config.batch, record.summary.median, peak))
+            points.sort(key=lambda p: p.seq_len)
+        elif record.status in ("oom", "timeout", "skipped"):
+            known = self._failures.get(key)
+            if known is None or n < known[0]:
+                self._failures[key] = (n, record.status)
+
+    def predict(self, config: BenchConfig) -> tuple[float | None, float | None]:
+        """Predicted (seconds per call, activation peak bytes) from shorter measured sequences."""
+        points = [p for p in self._points.get(series_key(config), []) if p.seq_len < config.seq_len]
+        if not points:
+            return None, None
+        return (_extrapolate(points, "time_s", config.seq_len, config.batch),
+                _extrapolate(points, "peak_bytes", config.seq_len, config.batch))
+
+    def check(self, config: BenchConfig) -> dict | None:
+        """None to run the configuration; otherwise the prediction and the reason to skip it."""
+        time_s, peak = self.predict(config)
+        prediction = {"time_s": time_s, "peak_bytes": peak}
+        failure = self._failures.get(series_key(config))
+        if failure is not None and failure[0] < config.seq_len:
+            return {**prediction, "reason": f"a shorter sequence (seq_len {failure[0]}) of this series "
+                                            f"ended {failure[1]}"}
+        if time_s is not None and self.max_call_s is not None and time_s > self.max_call_s:
+            return {**prediction, "reason": f"predicted {format_seconds(time_s)} per call exceeds the budget "
+                                            f"of {format_seconds(self.max_call_s)}"}
+        if peak is not None and self.max_memory_bytes is not None and peak > self.max_memory_bytes:
+            return {**prediction, "reason": f"predicted activation peak {format_bytes(peak)} exceeds the "
+                                            f"budget of {format_bytes(self.max_memory_bytes)}"}
+        calls = config.warmup + config.min_repeats + EXTRA_CALLS
+        if time_s is not None and time_s * calls > config.timeout_s:
+            return {**prediction, "reason": f"predicted {format_seconds(time_s * calls)} for {calls} calls "
+                                            f"exceeds the timeout of {format_seconds(config.timeout_s)}"}
+        return None
