@@ -1,0 +1,285 @@
+"""Fastformer additive attention (Wu et al. 2021, arXiv 2108.09084), exactly as the paper defines it.
+
+Per head (head size d_h, N tokens), with q_i = W_q x_i + b_q, k_i = W_k x_i + b_k, v_i = q_i (query-value
+sharing, the paper's default) or W_v x_i + b_v:
+
+    alpha_i = softmax_i(w_q . q_i / sqrt(d_h)),   g_q = sum_i alpha_i q_i         (query pooling)
+    p_i     = g_q * k_i                                                            (element-wise)
+    beta_i  = softmax_i(w_k . p_i / sqrt(d_h)),   g_k = sum_i beta_i p_i          (key pooling of p_i)
+    u_i     = g_k * v_i,                          out_i = W_r u_i + b_r + q_i     (residual is the query)
+
+`scorer="official"` replaces the per-head vectors w_q, w_k by the official code's Linear(d_model -> n_heads)
+scorers over the full hidden vector (scaled by 1/sqrt(d_h) as that code does); the flow is unchanged.
+
+`causal=True` is this harness's prefix-pooling ADAPTATION (the paper gives no causal form): g_q(t) pools the
+tokens i <= t, p_i = g_q(i) * k_i, and g_k(t) pools p_i for i <= t, all in O(N) time and memory through a
+chunked scan with running maxima and log-sum-exp merges (see `_chunk_scan`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from models.base import Attention, ModelError, masked_fill_value
+from models.registry import register
+
+SCORERS = ("paper", "official")
+CHUNK = 32  # tokens per block of the causal scan: memory O(N * CHUNK) per head
+
+
+class Pooling(NamedTuple):
+    """Non-causal pooling internals: weights (batch, heads, seq), global vectors (batch, heads, d_h)."""
+
+    alpha: torch.Tensor
+    g_q: torch.Tensor
+    beta: torch.Tensor
+    g_k: torch.Tensor
+
+
+def _softmax_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Softmax and log-sum-exp run in float32 for 16-bit inputs (stability), else in the input dtype."""
+    return torch.float32 if torch.finfo(dtype).bits < 32 else dtype
+
+
+def _pool_weights(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Softmax over tokens (last axis) of (batch, heads, seq) scores; padded tokens, all-padded rows: 0."""
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    keep = mask[:, None, :]
+    weights = torch.softmax(scores.masked_fill(~keep, masked_fill_value(scores.dtype)), dim=-1)
+    return weights * keep
+
+
+def _chunk_scan(scores: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inclusive prefix softmax pooling along the token axis, stable for any score magnitude.
+
+    scores (..., n), values (..., n, e) -> (pooled (..., n, e), log-sum-exp (..., n)) with
+    pooled(t) = sum_{i<=t} softmax_{i<=t}(scores)_i values_i. Tokens are cut into chunks of CHUNK; inside a
+    chunk the weights are exp(s_i - cummax_t(s)) for i <= t (exponents <= 0, the prefix maximum weighs 1),
+    applied by one (CHUNK x CHUNK) @ (CHUNK x e) matmul per chunk. Each chunk's summary (its log-sum-exp and
+    pooled vector) is one pseudo-token of a shorter sequence, scanned by recursion, and merged into the next
+    chunk with a log-add-exp. Every exponent is a difference of two scores, as in a plain softmax, so
+    float32 keeps softmax accuracy (a running logcumsumexp loses digits in proportion to |score|).
+    Work and memory: O(n * CHUNK) per row, never n x n; the recursion depth is log_CHUNK(n).
+    """
+    n = scores.shape[-1]
+    c = min(CHUNK, n)
+    k = -(-n // c)
+    fill = torch.finfo(scores.dtype).min / 4
+    if k * c != n:
+        scores = F.pad(scores, (0, k * c - n), value=fill)
+        values = F.pad(values, (0, 0, 0, k * c - n))
+    s = scores.unflatten(-1, (k, c))
+    running_max = s.cummax(dim=-1).values
+    later = torch.ones(c, c, dtype=torch.bool, device=s.device).triu(1)
+    weights = (s.unsqueeze(-2) - running_max.unsqueeze(-1)).masked_fill(later, -math.inf).exp()
+    norm = weights.sum(dim=-1)
+    pooled = torch.matmul(weights, values.unflatten(-2, (k, c))) / norm.unsqueeze(-1)
+    lse = running_max + norm.log()
+    if k > 1:
+        chunk_pooled, chunk_lse = _chunk_scan(lse[..., -1], pooled[..., -1, :])
+        prev_lse = F.pad(chunk_lse[..., :-1], (1, 0), value=fill).unsqueeze(-1)
+        prev_pooled = F.pad(chunk_pooled[..., :-1, :], (0, 0, 1, 0)).unsqueeze(-2)
+        total = torch.logaddexp(prev_lse, lse)
+        pooled = ((prev_lse - total).exp().unsqueeze(-1) * prev_pooled
+                  + (lse - total).exp().unsqueeze(-1) * pooled)
+        lse = total
+    return pooled.flatten(-3, -2)[..., :n, :], lse.flatten(-2)[..., :n]
+
+
+def _chunk_scan_flops(rows: int, n: int, width: int) -> int:
+    """Matmul FLOPs of `_chunk_scan` on `rows` independent rows of n tokens with values of size `width`."""
+    total = 0
+    while True:
+        c = min(CHUNK, n)
+        k = -(-n // c)
+        total += 2 * rows * k * c * c * width
+        if k == 1:
+            return total
+        n = k
+
+
+def _prefix_pool(scores: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Causal pooling g(t) = sum_{i<=t} softmax_{i<=t}(scores)_i values_i over the kept tokens i <= t.
+
+    scores (batch, heads, seq), values (batch, heads, seq, d_h), in float32 or float64 (autocast is switched
+    off so the scan keeps that precision). Padded tokens get a score far below any real one, so they carry
+    no weight once a kept token is in the prefix; positions whose prefix holds no kept token pool to zero.
+    """
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, :], torch.finfo(scores.dtype).min / 4)
+    with torch.autocast(scores.device.type, enabled=False):
+        pooled, _ = _chunk_scan(scores, values)
+    if mask is not None:
+        pooled = pooled * (torch.cumsum(mask, dim=-1) > 0)[:, None, :, None]
+    return pooled
+
+
+@register
+class Fastformer(Attention):
+    """Fastformer additive attention: two softmax poolings to global vectors, linear in sequence length.
+
+    State dict (d = d_model, h = n_heads, d_h = d / h; heads are contiguous slices of d, head j owns
+    features [j*d_h, (j+1)*d_h)):
+      to_q.weight (d, d), to_q.bias (d,); to_k.weight (d, d), to_k.bias (d,);
+      to_v.weight (d, d), to_v.bias (d,)            only with share_qv=False (otherwise v := q);
+      to_out.weight (d, d), to_out.bias (d,)        W_r, b_r;
+      w_q (h, d_h), w_k (h, d_h)                    scorer="paper": per-head scoring vectors;
+      score_q.weight (h, d), score_q.bias (h,),
+      score_k.weight (h, d), score_k.bias (h,)      scorer="official": Linear(d -> h) scorers.
+    to_q/to_k/to_v/to_out follow the naming of the harness's other layers, so projections can be copied.
+
+    Initialisation: projections keep PyTorch's nn.Linear defaults (as the other layers here do); scorers
+    follow the official code: w_q, w_k and score_*.weight ~ N(0, 0.02), score_*.bias = 0.
+
+    Masks: True keeps a token. Padded tokens get zero pooling weight, so they never influence another
+    position's output. Every position, padded or not, still gets an output (its own q_i and v_i with the
+    pooled vectors); a row (causal: a prefix) with no kept token pools to zero vectors, so its outputs are
+    q_i + b_r: finite, never NaN.
+
+    Precision: matmuls run in the input dtype; scores are upcast to float32 for softmax / log-sum-exp when
+    the input is bfloat16 or float16, and the pooling weights (causal: pooled vectors) are cast back.
+
+    causal=True is an ADAPTATION (prefix pooling), not the paper's: see `_chunk_scan`. It keeps O(N)
+    time and memory (per-position d-vectors and CHUNK x CHUNK blocks, never N x N or per-position d x d
+    tensors).
+    """
+
+    name: ClassVar[str] = "fastformer"
+    description: ClassVar[str] = ("Fastformer additive attention (arXiv 2108.09084): query/key pooling to "
+                                  "global vectors, O(N d); causal is a prefix-pooling adaptation")
+    option_help: ClassVar[dict[str, str]] = {
+        "share_qv": "query-value sharing as in the paper (value := query, no to_v); False adds W_v",
+        "scorer": "'paper': per-head vectors w_q, w_k of size d_h; "
+                  "'official': Linear(d_model -> n_heads) scorers over the full hidden vector",
+    }
+
+    def __init__(self, d_model: int, n_heads: int, *, causal: bool = False, share_qv: bool = True,
+                 scorer: str = "paper") -> None:
+        super().__init__(d_model, n_heads, causal=causal)
+        if not isinstance(share_qv, bool):
+            raise ModelError(f"{self.name}: share_qv must be True or False, got {share_qv!r}")
+        if scorer not in SCORERS:
+            raise ModelError(f"{self.name}: unknown scorer {scorer!r}; valid values: "
+                             f"{', '.join(repr(s) for s in SCORERS)}")
+        self.share_qv = share_qv
+        self.scorer = scorer
+        self.scale = 1.0 / math.sqrt(self.d_head)
+        self.to_q = nn.Linear(d_model, d_model)
+        self.to_k = nn.Linear(d_model, d_model)
+        self.to_v = None if share_qv else nn.Linear(d_model, d_model)
+        self.to_out = nn.Linear(d_model, d_model)
+        if scorer == "paper":
+            self.w_q = nn.Parameter(torch.randn(n_heads, self.d_head) * 0.02)
+            self.w_k = nn.Parameter(torch.randn(n_heads, self.d_head) * 0.02)
+        else:
+            self.score_q = nn.Linear(d_model, n_heads)
+            self.score_k = nn.Linear(d_model, n_heads)
+            for layer in (self.score_q, self.score_k):
+                nn.init.normal_(layer.weight, std=0.02)
+                nn.init.zeros_(layer.bias)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        """(batch, seq, d_model) -> (batch, heads, seq, d_head)."""
+        b, n, _ = t.shape
+        return t.view(b, n, self.n_heads, self.d_head).transpose(1, 2)
+
+    def _merge(self, t: torch.Tensor) -> torch.Tensor:
+        """(batch, heads, seq, d_head) -> (batch, seq, d_model)."""
+        b, _, n, _ = t.shape
+        return t.transpose(1, 2).reshape(b, n, self.d_model)
+
+    def _scores(self, heads: torch.Tensor, which: str) -> torch.Tensor:
+        """Scaled pooling scores (batch, heads, seq) in the softmax dtype, computed by a counted matmul."""
+        if self.scorer == "paper":
+            vector = self.w_q if which == "q" else self.w_k
+            raw = torch.matmul(heads, vector.unsqueeze(-1)).squeeze(-1)
+        else:
+            layer = self.score_q if which == "q" else self.score_k
+            raw = layer(self._merge(heads)).transpose(1, 2)
+        return raw.to(_softmax_dtype(raw.dtype)) * self.scale
+
+    def _project(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """Validate, then return q (batch, seq, d) and the per-head q, k, v (batch, heads, seq, d_head)."""
+        self.check_input(x, mask)
+        weight_dtype = self.to_q.weight.dtype
+        if x.dtype != weight_dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ModelError(f"{self.name}: input dtype {x.dtype} does not match the layer's parameters "
+                             f"({weight_dtype}); convert one of them, e.g. model.to({x.dtype})")
+        q = self.to_q(x)
+        qh, kh = self._split(q), self._split(self.to_k(x))
+        vh = qh if self.to_v is None else self._split(self.to_v(x))
+        return q, qh, kh, vh
+
+    def _pool(self, qh: torch.Tensor, kh: torch.Tensor, mask: torch.Tensor | None) -> Pooling:
+        """Non-causal query and key pooling (the paper's steps 2-4)."""
+        alpha = _pool_weights(self._scores(qh, "q"), mask).to(qh.dtype)
+        g_q = torch.matmul(alpha.unsqueeze(-2), qh)
+        p = g_q * kh
+        beta = _pool_weights(self._scores(p, "k"), mask).to(p.dtype)
+        g_k = torch.matmul(beta.unsqueeze(-2), p)
+        return Pooling(alpha, g_q.squeeze(-2), beta, g_k.squeeze(-2))
+
+    def pooling(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Pooling:
+        """Pooling weights alpha, beta and global vectors g_q, g_k of the non-causal layer, for inspection."""
+        if self.causal:
+            raise ModelError(f"{self.name}: the causal form has per-position prefix weights that are never "
+                             f"materialised; build with causal=False to inspect pooling")
+        _, qh, kh, _ = self._project(x, mask)
+        return self._pool(qh, kh, mask)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (batch, seq, d_model), optional bool mask (batch, seq), True = keep -> (batch, seq, d_model)."""
+        q, qh, kh, vh = self._project(x, mask)
+        if self.causal:
+            work = _softmax_dtype(qh.dtype)
+            g_q = _prefix_pool(self._scores(qh, "q"), qh.to(work), mask).to(qh.dtype)
+            p = g_q * kh
+            g_k = _prefix_pool(self._scores(p, "k"), p.to(work), mask).to(p.dtype)
+        else:
+            g_k = self._pool(qh, kh, mask).g_k.unsqueeze(-2)
+        return self.to_out(self._merge(g_k * vh)) + q
+
+    def flops(self, batch: int, seq_len: int, *, elementwise: bool = False) -> int:
+        """Matmul FLOPs of one forward pass (2 per multiply-add, biases excluded), exactly what runs.
+
+        With T = batch * seq_len tokens, d = d_model, h = n_heads:
+          projections   6 T d^2 (to_q, to_k, to_out) + 2 T d^2 without query-value sharing;
+          scoring       paper 4 T d (w_q . q_i, w_k . p_i per head); official 4 T d h (two Linear(d, h));
+          pooling       non-causal 4 T d (sum alpha_i q_i, sum beta_i p_i as matmuls);
+                        causal 2 x `_chunk_scan_flops(batch * h, seq_len, d_h)`: per pooling
+                        2 T c d with c = min(CHUNK, seq_len) (padded to whole chunks), plus the same
+                        on the ceil(seq_len / c) chunk summaries, recursively (about 2 T c d (1 + 1/c)).
+        So the non-causal paper form is 6Td^2 + 8Td and the official one 6Td^2 + 4Tdh + 4Td.
+
+        elementwise=True adds an estimate of the rest (mask handling not included): bias adds
+        (3 or 4) T d, plus 2 T h for official scorer biases; p_i, u_i and the residual 3 T d; score scaling
+        2 T h; non-causal softmax 5 ops per score, 10 T h; causal, per pooling, 4 T h c for the block
+        weights (subtract, mask, exp, sum), 5 T d for the normalisation and the chunk merge (divide,
+        2 scalings, add, mask) and 9 T h for running maxima, logs and merge weights: 8Thc + 10Td + 18Th.
+        """
+        tokens, d, h = batch * seq_len, self.d_model, self.n_heads
+        n_proj = 3 if self.share_qv else 4
+        total = 2 * n_proj * tokens * d * d
+        total += 4 * tokens * d if self.scorer == "paper" else 4 * tokens * d * h
+        if self.causal:
+            total += 2 * _chunk_scan_flops(batch * h, seq_len, self.d_head)
+        else:
+            total += 4 * tokens * d
+        if elementwise:
+            total += n_proj * tokens * d + 3 * tokens * d + 2 * tokens * h
+            if self.scorer == "official":
+                total += 2 * tokens * h
+            if self.causal:
+                total += 8 * tokens * h * min(CHUNK, seq_len) + 10 * tokens * d + 18 * tokens * h
+            else:
+                total += 10 * tokens * h
+        return total
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, share_qv={self.share_qv}, scorer={self.scorer!r}"
