@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every GPU check of the engine and sweep issues in one call, for a borrowed GPU machine:
+#   1. selfcheck --device cuda                (engine validation table)
+#   2. paper-fig2 on CUDA                      (the paper's Figure 2 set-up, results only)
+#   3. a small measurement of every model      (forward and train, float32 and bfloat16, N=1024 and 4096)
+#   4. the CUDA-marked unit tests
+# Results land in $OUT (default ./gpu-out) as flat files; render reports afterwards, anywhere, with
+#   python run_bench.py report OUT/paper-fig2/results.jsonl
+# Each step has its own time limit so a slow step cannot take the others' results with it.
+set -u
+OUT=${OUT:-gpu-out}
+PY=${PYTHON:-python3}
+SCALE=${GPU_CHECK_SCALE:-full}   # "smoke" runs tiny sizes on the CPU to test this script itself
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+log() { echo "== $(date +%H:%M:%S) $*" | tee -a "$OUT/log.txt"; }
+
+if [ "$SCALE" = smoke ]; then
+  DEV=cpu; FIG2=(--device cpu --seq-len 128,256,512 --tokens 1024 --d-model 32 --heads 4 --budget-s 0.02 --min-repeats 2)
+  SMALL=(--seq-len 64,128 --d-model 32 --heads 4); LIMITS=(60 120 60 60)
+else
+  DEV=cuda; FIG2=(--budget-s 0.15); SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16); LIMITS=(45 220 60 40)
+fi
+
+log "nvidia-smi"; nvidia-smi >>"$OUT/log.txt" 2>&1 || echo "no nvidia-smi" >>"$OUT/log.txt"
+log "selfcheck --device $DEV"
+timeout "${LIMITS[0]}" $PY run_bench.py selfcheck --device "$DEV" 2>&1 | tee "$OUT/selfcheck-$DEV.txt"
+log "paper-fig2"
+timeout "${LIMITS[1]}" $PY run_bench.py run paper-fig2 "${FIG2[@]}" --out "$OUT/paper-fig2" --no-report \
+  >"$OUT/paper-fig2.txt" 2>&1; tail -n 20 "$OUT/paper-fig2.txt"
+log "every model, small"
+timeout "${LIMITS[2]}" $PY run_bench.py run --models \
+  'fastformer,fastformer[scorer=official],softmax,sdpa,linear,performer,linformer[max_len=4096]' \
+  "${SMALL[@]}" --kind grid --batch 4 --device "$DEV" --dtype float32,bfloat16 --mode forward,train \
+  --budget-s 0.1 --min-repeats 5 --out "$OUT/models" --no-report >"$OUT/models.txt" 2>&1; tail -n 32 "$OUT/models.txt"
+if [ "$SCALE" != smoke ]; then
+  log "CUDA unit tests"
+  timeout "${LIMITS[3]}" $PY -m pytest -m cuda -q -p no:cacheprovider tests 2>&1 | tail -n 15 | tee "$OUT/cuda-tests.txt"
+fi
+log "done"
