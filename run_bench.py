@@ -8,12 +8,15 @@ Run without arguments to measure the default `quick` sweep and write a report. E
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 REPO = Path(__file__).resolve().parent
 DEFAULT_REPORTS = Path("reports")
+RUN_INFO = "run_info.json"
 
 
 class UsageError(Exception):
@@ -173,6 +176,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(configs)} configurations (dry run: nothing measured, nothing written)")
         return EXIT_OK
     outdir.mkdir(parents=True, exist_ok=True)
+    command = "python run_bench.py " + " ".join(shlex.quote(a) for a in args.argv)
+    if not args.resume:
+        (outdir / RUN_INFO).write_text(json.dumps({"run_id": run_id, "sweep": sweep.name, "command": command},
+                                                  indent=2) + "\n")
     print(f"sweep {sweep.name}: {len(configs)} configurations -> {results_path}")
     store = ResultStore(results_path)
     predictor = BudgetPredictor(sweep.budget.max_call_s, sweep.budget.max_memory_bytes)
@@ -183,10 +190,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                               budget=predictor)
     finally:
         progress.close()
-    command = "python run_bench.py " + " ".join(sys.argv[1:])
     _print_summary(results_path)
     if not args.no_report:
-        report = _write_report(results_path, outdir, command)
+        report = _write_report(results_path, outdir)
         print(f"report: {report}")
     print(f"results: {results_path}")
     return EXIT_FAILURE if summary.counts.get("error") else EXIT_OK
@@ -201,10 +207,20 @@ def _print_summary(results_path: Path) -> None:
     print(render_summary(df, scaling_table(df, axis="seq_len", metric="median_s")))
 
 
-def _write_report(results_path: Path, outdir: Path, command: str) -> Path:
+def _run_command(results_path: Path) -> str:
+    """The command that produced a results file, from the run_info.json written beside it at the start."""
+    info = results_path.parent / RUN_INFO
+    try:
+        return str(json.loads(info.read_text())["command"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"(the command that made {results_path} was not recorded)"
+
+
+def _write_report(results_path: Path, outdir: Path) -> Path:
     from bench.report import write_report
     from bench.storage import load_environments, load_results
 
+    command = _run_command(results_path)
     df = load_results(results_path)
     return write_report(df, load_environments(results_path), outdir,
                         run_id=str(df["run_id"].iloc[0]) if len(df) else "", command=command)
@@ -217,7 +233,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not results.is_file():
         raise UsageError(f"results file {results} does not exist")
     outdir = Path(args.out) if args.out else results.parent
-    report = _write_report(results, outdir, f"python run_bench.py report {args.results}")
+    report = _write_report(results, outdir)
     print(f"report: {report}")
     return EXIT_OK
 
@@ -387,7 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv if argv else ["run", "quick"])
+    argv = argv if argv else ["run", "quick"]
+    args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT

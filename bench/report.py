@@ -76,7 +76,8 @@ def _summary(df: pd.DataFrame, time_scaling: pd.DataFrame, vs_sdpa: pd.DataFrame
         return "This run holds no results."
     counts = df["status"].value_counts()
     status_text = ", ".join(f"{counts[s]} {s}" for s in ("ok", *FAILURE_STATUSES) if s in counts)
-    devices = ", ".join(sorted({_setting(r).split(",")[0] for _, r in df.iterrows()}))
+    measured = df[df["status"] == "ok"] if (df["status"] == "ok").any() else df
+    devices = ", ".join(sorted({_setting(r).split(",")[0] for _, r in measured.iterrows()}))
     parts = [f"This run holds {len(df)} configurations of {df['variant'].nunique()} variants on {devices} "
              f"({status_text})."]
     main = _main_series(time_scaling)
