@@ -1,13 +1,13 @@
 """Budget-aware sweeps: predict the next larger sequence length from the points already measured.
 
 A series is one variant at fixed device, dtype, mode, causal, scope, d_model and n_heads; points in it
-differ in seq_len (and batch, when tokens couple them). Time and memory are modelled per sequence
-(value / batch) as a power of seq_len, the exponent taken from the two largest measured points and
-clamped to [1, 3] (no attention layer here grows more slowly than its projections, or faster than
-cubic). A configuration is skipped, and recorded with its prediction, when the predicted time per call
-exceeds `max_call_s`, the predicted activation peak exceeds `max_memory_bytes`, the whole measurement
-would outlast the configuration's timeout, or a shorter sequence of the same series already ran out of
-memory, timed out or was skipped.
+differ in seq_len and batch. Time and memory are modelled per sequence (value / batch) as a power of
+seq_len, from the measured points that are smaller (shorter, or as long with a smaller batch), the
+exponent taken from the two longest of them and clamped to [1, 3] (no attention layer here grows more
+slowly than its projections, or faster than cubic). A configuration is skipped, and recorded with its
+prediction, when the predicted time per call exceeds `max_call_s`, the predicted activation peak
+exceeds `max_memory_bytes`, the whole measurement would outlast the configuration's timeout, or a
+shorter sequence of the same series already ran out of memory, timed out or was skipped.
 """
 
 from __future__ import annotations
@@ -40,17 +40,22 @@ def series_key(config: BenchConfig) -> tuple:
 
 
 def _extrapolate(points: list[Point], attr: str, seq_len: int, batch: int) -> float | None:
-    usable = [p for p in points if getattr(p, attr) is not None and getattr(p, attr) > 0]
-    if not usable:
+    """Per-sequence value at the longest measured length, scaled to `seq_len` and `batch`."""
+    by_length: dict[int, Point] = {}
+    for p in points:
+        value = getattr(p, attr)
+        if value is not None and value > 0 and (p.seq_len not in by_length or p.batch > by_length[p.seq_len].batch):
+            by_length[p.seq_len] = p
+    if not by_length:
         return None
+    usable = [by_length[n] for n in sorted(by_length)]
     last = usable[-1]
     per_seq_last = getattr(last, attr) / last.batch
     exponent = MIN_EXPONENT
     if len(usable) >= 2:
         prev = usable[-2]
         per_seq_prev = getattr(prev, attr) / prev.batch
-        if prev.seq_len != last.seq_len:
-            exponent = math.log(per_seq_last / per_seq_prev) / math.log(last.seq_len / prev.seq_len)
+        exponent = math.log(per_seq_last / per_seq_prev) / math.log(last.seq_len / prev.seq_len)
     exponent = min(max(exponent, MIN_EXPONENT), MAX_EXPONENT)
     return batch * per_seq_last * (seq_len / last.seq_len) ** exponent
 
@@ -80,7 +85,8 @@ class BudgetPredictor:
 
     def predict(self, config: BenchConfig) -> tuple[float | None, float | None]:
         """Predicted (seconds per call, activation peak bytes) from shorter measured sequences."""
-        points = [p for p in self._points.get(series_key(config), []) if p.seq_len < config.seq_len]
+        points = [p for p in self._points.get(series_key(config), [])
+                  if p.seq_len < config.seq_len or (p.seq_len == config.seq_len and p.batch < config.batch)]
         if not points:
             return None, None
         return (_extrapolate(points, "time_s", config.seq_len, config.batch),

@@ -69,3 +69,11 @@ def test_whole_measurement_longer_than_the_timeout_is_skipped():
     predictor.observe(_ok(512, 40.0))
     skip = predictor.check(_config(1024))
     assert skip is not None and "timeout" in skip["reason"]
+
+
+def test_a_larger_batch_is_predicted_from_the_same_length_at_a_smaller_batch():
+    predictor = BudgetPredictor()
+    predictor.observe(_ok(256, 0.01))
+    predictor.observe(_ok(1024, 0.05))
+    time_s, _ = predictor.predict(_config(1024, batch=4))
+    assert abs(time_s - 0.2) < 1e-9
