@@ -37,7 +37,9 @@ given as `python`, in the process that measures, before any memory cap; it is wr
 (not repeated for an id already there) and its id is set as `env_id` on every record of the run. The
 worker's PYTHONPATH is this repository's root, then the runner's working directory, then any existing
 PYTHONPATH, and it runs in the runner's working directory: `models`, `bench`, `tests.*` and a user's
-`package.module:ClassName` importable by the runner are importable by the worker too. What the worker
+`package.module:ClassName` importable by the runner are importable by the worker too. glibc's malloc
+thresholds are fixed in the worker (STEADY_MALLOC below) so repeated CPU allocations behave the same
+from run to run. What the worker
 writes to stdout or stderr (model prints, warnings) is copied to the runner's stderr.
 
 Durability and interrupts
@@ -101,9 +103,19 @@ def make_run_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
+# glibc's malloc moves its mmap and trim thresholds as a process frees large blocks, so the same
+# tensor allocation may be served from the heap or by fresh, page-faulting mmap depending on history:
+# a CPU layer's time was seen to switch between two levels 2-3x apart from one run to the next. Fixed
+# thresholds (blocks up to 32 MiB from the heap, which is not trimmed between calls) give every
+# configuration the steady state a caching allocator would; the memory pass still calls malloc_trim
+# first. A user's own MALLOC_* settings win.
+STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
 def worker_environment() -> dict[str, str]:
-    """The runner's environment with PYTHONPATH = repository root, working directory, existing PYTHONPATH."""
-    env = dict(os.environ)
+    """The runner's environment with PYTHONPATH = repository root, working directory, existing PYTHONPATH,
+    and glibc malloc thresholds fixed (STEADY_MALLOC) unless the user set them."""
+    env = {**STEADY_MALLOC, **os.environ}
     entries = [str(REPO_ROOT), os.getcwd(), *env.get("PYTHONPATH", "").split(os.pathsep)]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(e for e in entries if e))
     return env

@@ -335,3 +335,14 @@ def test_a_budget_skips_configurations_predicted_not_to_fit_without_running_them
     assert records[32].status == "skipped" and "seq_len 16" in records[32].prediction["reason"]
     assert summary.counts["skipped"] == 2
     assert len(pids_in(tmp_path / "pids.txt")) == 1
+
+
+def test_workers_get_steady_malloc_thresholds_unless_the_user_set_them(monkeypatch):
+    from bench.runner import STEADY_MALLOC, worker_environment
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")
+    env = worker_environment()
+    assert env["MALLOC_MMAP_THRESHOLD_"] == STEADY_MALLOC["MALLOC_MMAP_THRESHOLD_"]
+    assert env["MALLOC_TRIM_THRESHOLD_"] == "12345"
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(REPO_ROOT)
