@@ -117,13 +117,27 @@ def test_a_contention_burst_in_one_of_two_runs_is_not_confirmed_and_passes(polic
     twice = run_gate(pd.concat([burst, make_results(seed=14, run_id="second")]), baseline, policy, ENV_B)
     assert twice.passed
     check = next(c for c in twice.checks if c.kind == "relative" and c.subject.startswith("softmax N=256 "))
-    assert check.reason.startswith("not confirmed: run 'second' alone passes")
+    assert check.reason.startswith("not confirmed: run 'second' alone does not show it: the layer's median")
 
 
 def test_a_regression_seen_in_both_runs_is_confirmed(policy, baseline):
     runs = pd.concat([make_results(seed=15 + k, slowdown={"linear": 1.4}, run_id=f"run{k}") for k in range(2)])
     report = run_gate(runs, baseline, policy, ENV_B)
     assert {c.subject.split()[0] for c in report.failures} == {"linear"}
+
+
+def test_a_layer_slower_in_both_runs_fails_even_where_one_run_alone_is_under_the_threshold(policy, baseline):
+    first = make_results(seed=21, slowdown={"linear": 1.5}, run_id="run0")
+    second = make_results(seed=22, slowdown={"linear": 1.5}, run_id="run1")
+    lucky = second["variant"].eq("linear") & second["seq_len"].eq(second["seq_len"].max())
+    second.loc[lucky, "samples_s"] = second.loc[lucky, "samples_s"].map(lambda xs: [x / 1.5 * 1.2 for x in xs])
+    longest = f"linear N={int(second['seq_len'].max())} "
+    alone = run_gate(second, baseline, policy, ENV_B)
+    assert all(c.status == "pass" for c in alone.checks if c.kind == "relative" and c.subject.startswith(longest))
+    report = run_gate(pd.concat([first, second]), baseline, policy, ENV_B)
+    failed = {c.subject for c in report.failures if c.kind == "relative"}
+    assert {s.split()[0] for s in failed} == {"linear"}
+    assert any(s.startswith(longest) for s in failed)
 
 
 def test_a_slowdown_under_the_relative_threshold_passes(policy, baseline):
