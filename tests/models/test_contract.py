@@ -25,6 +25,8 @@ VARIANTS = {
     "performer": ({"chunk_size": 4}, {"n_features": 5}),
     "linformer": ({"k": 8, "max_len": 64},),
     "sdpa": ({"backend": "math"},),
+    "nystromformer": ({"n_landmarks": 4}, {"n_landmarks": 3, "pinv_iterations": 2}),
+    "cosformer": ({"chunk_size": 4},),
 }
 
 
