@@ -119,7 +119,7 @@ class Series:
 
     @property
     def fixed_label(self) -> str:
-        return ", ".join(f"{k}={_plain(v)}" for k, v in self.fixed.items())
+        return ", ".join(f"{k}={plain_value(v)}" for k, v in self.fixed.items())
 
 
 def sample_list(value: object) -> list[float]:
@@ -259,7 +259,8 @@ def verdict(slope: SlopeFit) -> str:
     return "inconclusive"
 
 
-def _plain(value: object) -> object:
+def plain_value(value: object) -> object:
+    """A numpy scalar as its Python value, integral floats as int (pandas turns ints with gaps to floats)."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and value.is_integer():
@@ -304,14 +305,14 @@ def iter_series(df: pd.DataFrame, axis: str, *, by_model: bool = True,
                 continue
             covered[group.index] = True
             values = dict(zip([*group_keys, *fixed_cols], key, strict=True))
-            yield Series(axis, coupling, {k: _plain(values[k]) for k in group_keys},
-                         {k: _plain(values[k]) for k in fixed_cols}, per_sequence,
+            yield Series(axis, coupling, {k: plain_value(values[k]) for k in group_keys},
+                         {k: plain_value(values[k]) for k in fixed_cols}, per_sequence,
                          group.sort_values(axis, kind="stable"))
     if include_singletons:
         coupling, fixed_cols, _ = COUPLINGS[axis][0]
         for _, row in data[~covered].iterrows():
-            yield Series(axis, coupling, {k: _plain(row[k]) for k in group_keys},
-                         {k: _plain(row[k]) for k in fixed_cols}, False, data.loc[[row.name]])
+            yield Series(axis, coupling, {k: plain_value(row[k]) for k in group_keys},
+                         {k: plain_value(row[k]) for k in fixed_cols}, False, data.loc[[row.name]])
 
 
 def _metric(series: Series, metric: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
@@ -379,8 +380,8 @@ def scaling_table(df: pd.DataFrame, axis: str = "seq_len", metric: str = "median
             **series.keys, "threads": _threads(series.frame), "axis": axis, "coupling": series.coupling,
             "fixed": series.fixed_label,
             "metric": f"{metric} per sequence" if series.per_sequence else metric,
-            "n_total": len(x), "range_min": _plain(x.min()), "range_max": _plain(x.max()),
-            "n_points": fit.n_points, "x_min": _plain(fit.x_min), "x_max": _plain(fit.x_max),
+            "n_total": len(x), "range_min": plain_value(x.min()), "range_max": plain_value(x.max()),
+            "n_points": fit.n_points, "x_min": plain_value(fit.x_min), "x_max": plain_value(fit.x_max),
             "slope": fit.slope, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "ci_method": fit.ci_method,
             "a": poly.a, "b": poly.b, "c": poly.c, "quadratic_share": poly.quadratic_share,
             "verdict": verdict(fit), "expected": _expected(series.keys["model"], axis, metric),
@@ -429,7 +430,7 @@ def crossovers(df: pd.DataFrame, reference: str = "sdpa") -> pd.DataFrame:
 
 
 def _crossing(common: pd.Index, ref_t: pd.Series, var_t: pd.Series) -> dict:
-    sizes = [_plain(n) for n in common]
+    sizes = [plain_value(n) for n in common]
     faster = (var_t.to_numpy() < ref_t.to_numpy()).tolist()
     result = {"n_common": len(sizes), "n_min": sizes[0], "n_max": sizes[-1], "slower_at": None,
               "faster_from": None, "speedup_at_max": float(ref_t.iloc[-1] / var_t.iloc[-1]), "note": ""}
@@ -475,11 +476,11 @@ def largest_fit(df: pd.DataFrame) -> pd.DataFrame:
                "failed_batch": None, "failed_status": None, "failed_reason": None}
         if not ok.empty:
             best = ok.loc[ok["seq_len"].idxmax()]
-            row.update(largest_ok_seq_len=_plain(best["seq_len"]), largest_ok_batch=_plain(best["batch"]))
+            row.update(largest_ok_seq_len=plain_value(best["seq_len"]), largest_ok_batch=plain_value(best["batch"]))
         if not failed.empty:
             worst = failed.loc[failed["seq_len"].idxmin()]
             reason = worst["skip_reason"] if worst["status"] == "skipped" else worst["error"]
-            row.update(smallest_failed_seq_len=_plain(worst["seq_len"]), failed_batch=_plain(worst["batch"]),
+            row.update(smallest_failed_seq_len=plain_value(worst["seq_len"]), failed_batch=plain_value(worst["batch"]),
                        failed_status=worst["status"], failed_reason=first_line(reason))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(LARGEST_FIT_COLUMNS))
@@ -524,7 +525,7 @@ def achieved_flops(df: pd.DataFrame) -> pd.DataFrame:
         rate = float(row["flops_per_s"])
         rows.append({
             **{k: row.get(k) for k in (*MODEL_KEYS, *SETTING_KEYS)},
-            **{k: _plain(row[k]) for k in ("batch", "seq_len", "d_model", "n_heads")},
+            **{k: plain_value(row[k]) for k in ("batch", "seq_len", "d_model", "n_heads")},
             "flops": float(work), "flops_source": source, "median_s": float(row["median_s"]),
             "flops_per_s": rate, "peak_flops_per_s": peak, "fraction_of_peak": rate / peak if peak else None,
             "peak_source": PEAK_FLOPS_SOURCE if peak else None,

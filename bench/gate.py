@@ -96,7 +96,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import crossovers, sample_list, scaling_table
+from bench.analysis import crossovers, plain_value, sample_list, scaling_table
 from bench.significance import mann_whitney_u_one_sided
 from bench.units import format_seconds
 
@@ -413,8 +413,8 @@ def _hardware(frame: pd.DataFrame, environments: Mapping[str, Mapping] | None) -
     for row in frame.to_dict("records"):
         fp = (environments or {}).get(row.get("env_id") or "")
         if fp is None:
-            fp = {name[4:]: _plain(value) for name, value in row.items()
-                  if name.startswith("env_") and name != "env_id" and not _missing(_plain(value))}
+            fp = {name[4:]: plain_value(value) for name, value in row.items()
+                  if name.startswith("env_") and name != "env_id" and not _missing(plain_value(value))}
         if not fp.get("cpu_model") and not fp.get("gpu_name"):
             return None, "no environment fingerprint for its rows"
         keys.add(hardware_key(fp, row["device"]))
@@ -446,15 +446,6 @@ def _series_fits(frame: pd.DataFrame, policy: GatePolicy) -> dict[str, dict]:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _plain(value: object) -> object:
-    """A numpy scalar as its Python value, integral floats as int (pandas turns ints with gaps to floats)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _crossover_points(frame: pd.DataFrame, policy: GatePolicy) -> dict[str, dict]:

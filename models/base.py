@@ -48,6 +48,15 @@ class Attention(nn.Module):
         self.causal = bool(causal)
         self.max_len: int | None = None
 
+    def add_projections(self, *, value: bool = True) -> None:
+        """The d_model -> d_model projections every layer shares by name: to_q, to_k, to_v (unless the
+        layer has no value projection), to_out; shared names let weights be copied between models."""
+        self.to_q = nn.Linear(self.d_model, self.d_model)
+        self.to_k = nn.Linear(self.d_model, self.d_model)
+        if value:
+            self.to_v = nn.Linear(self.d_model, self.d_model)
+        self.to_out = nn.Linear(self.d_model, self.d_model)
+
     def check_input(self, x: torch.Tensor, mask: torch.Tensor | None) -> None:
         """Raise ModelError unless x is (batch, seq, d_model) floating point and mask fits it."""
         if not isinstance(x, torch.Tensor) or x.dim() != 3:

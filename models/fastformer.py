@@ -170,10 +170,9 @@ class Fastformer(Attention):
         self.share_qv = share_qv
         self.scorer = scorer
         self.scale = 1.0 / math.sqrt(self.d_head)
-        self.to_q = nn.Linear(d_model, d_model)
-        self.to_k = nn.Linear(d_model, d_model)
-        self.to_v = None if share_qv else nn.Linear(d_model, d_model)
-        self.to_out = nn.Linear(d_model, d_model)
+        self.add_projections(value=not share_qv)
+        if share_qv:
+            self.to_v = None
         if scorer == "paper":
             self.w_q = nn.Parameter(torch.randn(n_heads, self.d_head) * 0.02)
             self.w_k = nn.Parameter(torch.randn(n_heads, self.d_head) * 0.02)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from models.base import Attention, ModelError
 from models.registry import register
@@ -150,10 +149,7 @@ class LinearAttention(Attention):
     def __init__(self, d_model: int, n_heads: int, *, causal: bool = False, chunk_size: int = 64) -> None:
         super().__init__(d_model, n_heads, causal=causal)
         self.chunk_size = check_chunk_size(self.name, chunk_size)
-        self.to_q = nn.Linear(d_model, d_model)
-        self.to_k = nn.Linear(d_model, d_model)
-        self.to_v = nn.Linear(d_model, d_model)
-        self.to_out = nn.Linear(d_model, d_model)
+        self.add_projections()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, N, d_model), mask (B, N) with True = keep; returns (B, N, d_model)."""

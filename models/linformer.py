@@ -57,10 +57,7 @@ class LinformerAttention(Attention):
                              f"(projecting to more positions than exist adds cost and nothing else)")
         self.k = k
         self.max_len = max_len
-        self.to_q = nn.Linear(d_model, d_model)
-        self.to_k = nn.Linear(d_model, d_model)
-        self.to_v = nn.Linear(d_model, d_model)
-        self.to_out = nn.Linear(d_model, d_model)
+        self.add_projections()
         self.proj_k = nn.Parameter(torch.randn(k, max_len) / math.sqrt(max_len))
         self.proj_v = nn.Parameter(torch.randn(k, max_len) / math.sqrt(max_len))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from models.base import Attention, ModelError, masked_fill_value
 from models.registry import register
@@ -117,10 +116,7 @@ class NystromformerAttention(Attention):
                                  f"pinv_iterations=6), got {value!r}")
         self.n_landmarks = n_landmarks
         self.pinv_iterations = pinv_iterations
-        self.to_q = nn.Linear(d_model, d_model)
-        self.to_k = nn.Linear(d_model, d_model)
-        self.to_v = nn.Linear(d_model, d_model)
-        self.to_out = nn.Linear(d_model, d_model)
+        self.add_projections()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, N, d_model), mask (B, N) with True = keep; returns (B, N, d_model)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from models.base import Attention, ModelError
 from models.linear import (
@@ -99,10 +98,7 @@ class PerformerAttention(Attention):
         self.n_features = n_features
         self.seed = seed
         self.chunk_size = check_chunk_size(self.name, chunk_size)
-        self.to_q = nn.Linear(d_model, d_model)
-        self.to_k = nn.Linear(d_model, d_model)
-        self.to_v = nn.Linear(d_model, d_model)
-        self.to_out = nn.Linear(d_model, d_model)
+        self.add_projections()
         features = orthogonal_random_features(n_features, self.d_head, seed)
         self.register_buffer("features", features.to(self.to_q.weight))
 

@@ -12,13 +12,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from models.base import Attention, ModelError
 from models.registry import register
-from models.softmax import attention_elementwise_flops, merge_heads, split_heads
+from models.softmax import SoftmaxAttention, merge_heads, split_heads
 
 BACKENDS: dict[str, SDPBackend | None] = {
     "auto": None,
@@ -94,10 +93,7 @@ class SDPAAttention(Attention):
         if not isinstance(backend, str) or backend not in BACKENDS:
             raise ModelError(f"sdpa: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.backend = backend
-        self.to_q = nn.Linear(d_model, d_model)
-        self.to_k = nn.Linear(d_model, d_model)
-        self.to_v = nn.Linear(d_model, d_model)
-        self.to_out = nn.Linear(d_model, d_model)
+        self.add_projections()
         self._observed: dict[tuple, str] = {}
         self._last_kernel: str | None = None
 
@@ -160,13 +156,8 @@ class SDPAAttention(Attention):
                 self(torch.zeros(1, 8, self.d_model, device=weight.device, dtype=weight.dtype))
         return str(self._last_kernel)
 
-    def flops(self, batch: int, seq_len: int, *, elementwise: bool = False) -> int:
-        """8 B N d^2 for the projections plus 4 B N^2 d inside SDPA (as counted for every backend)."""
-        d = self.d_model
-        total = 8 * batch * seq_len * d * d + 4 * batch * seq_len * seq_len * d
-        if elementwise:
-            total += attention_elementwise_flops(batch, seq_len, seq_len, d, self.n_heads, self.causal)
-        return total
+    # The same math as `softmax`; FlopCounterMode counts 4 B N^2 d inside SDPA for every backend.
+    flops = SoftmaxAttention.flops
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, backend={self.backend!r}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from models.base import Attention, masked_fill_value
 from models.registry import register
@@ -59,10 +58,7 @@ class SoftmaxAttention(Attention):
 
     def __init__(self, d_model: int, n_heads: int, *, causal: bool = False) -> None:
         super().__init__(d_model, n_heads, causal=causal)
-        self.to_q = nn.Linear(d_model, d_model)
-        self.to_k = nn.Linear(d_model, d_model)
-        self.to_v = nn.Linear(d_model, d_model)
-        self.to_out = nn.Linear(d_model, d_model)
+        self.add_projections()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Attend over all kept (and, if causal, non-future) tokens; x (B, N, d), mask (B, N) True = keep."""
