@@ -31,8 +31,13 @@ CUSTOM_FORMULAS = {
 }
 
 
+def flop_counter() -> FlopCounterMode:
+    """A FlopCounterMode with the CPU SDPA formulas registered; use it as a context manager."""
+    return FlopCounterMode(display=False, custom_mapping=CUSTOM_FORMULAS)
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """Total FLOPs FlopCounterMode sees while running `fn()`, with the CPU SDPA formulas registered."""
-    with FlopCounterMode(display=False, custom_mapping=CUSTOM_FORMULAS) as counter:
+    with flop_counter() as counter:
         fn()
     return int(counter.get_total_flops())

@@ -13,7 +13,9 @@ One "call" is what gets timed:
   step with `zero_grad(set_to_none=True)` does. The memory peak therefore includes the gradients.
 
 Passes: (1) timing (`bench.timing.time_callable`, its cold call first), (2) memory (`bench.memory`,
-one call), (3) FLOPs (one call under FlopCounterMode via `bench.flops.count_flops`). Only pass 1 is timed.
+one call) with the FLOPs counted in the same call by FlopCounterMode (`bench.flops.flop_counter`): the
+counter only reads shapes and keeps no tensors, so it changes nothing that is allocated, and sharing
+the call saves one run of the layer per configuration. Only pass 1 is timed.
 
 FLOPs: `analytic` is the model's `flops(batch, seq_len)` (matmul FLOPs of one forward). In train mode it
 is 3 x forward: the backward of a matmul C = A B whose operands both need gradients is two matmuls of the
@@ -42,7 +44,7 @@ from torch import nn
 
 from bench.config import BenchConfig
 from bench.environment import cpu_model, fingerprint, fingerprint_id
-from bench.flops import count_flops
+from bench.flops import flop_counter
 from bench.memory import malloc_trim, measure_memory
 from bench.record import Record
 from bench.timing import synchronize, time_callable
@@ -189,8 +191,9 @@ def measure(config: BenchConfig) -> Record:
                            min_repeats=config.min_repeats, max_repeats=config.max_repeats,
                            budget_s=config.budget_s)
     weights = [*model.parameters(), *model.buffers()]
-    memory = measure_memory(step, device=config.device, weights=weights, inputs=[x])
-    counted = count_flops(step)
+    with flop_counter() as counter:
+        memory = measure_memory(step, device=config.device, weights=weights, inputs=[x])
+    counted = int(counter.get_total_flops())
     analytic = analytic_flops(model, config)
     flops = {
         "analytic": analytic,

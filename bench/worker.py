@@ -161,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.environment import fingerprint
+    from bench.flops import count_flops
     from bench.measure import classify_exception, measure
 
     default_threads = torch.get_num_threads()
+    count_flops(lambda: torch.ones(2, 2) @ torch.ones(2, 2))  # FlopCounterMode's first use imports torch._dynamo
 
     env = fingerprint() if args.fingerprint else None
     gc.freeze()

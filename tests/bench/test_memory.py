@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,25 +35,35 @@ def test_known_cpu_allocation_is_measured_within_5_percent():
     assert result["peak_bytes"] == pytest.approx(64 * MiB, rel=0.05)
 
 
+HEAP_REUSE_SCENARIO = """
+import ctypes, ctypes.util, json
+from bench.memory import measure_memory
+MiB = 2 ** 20
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+
+def touch(nbytes):
+    pointer = libc.malloc(nbytes)
+    ctypes.memset(pointer, 1, nbytes)
+    return pointer
+
+libc.free(touch(30 * MiB))
+block, pin = touch(16 * MiB), touch(4096)
+libc.free(block)
+print(json.dumps(measure_memory(lambda: libc.free(touch(16 * MiB)), device="cpu")))
+"""
+
+
 @pytest.mark.skipif(not memory.malloc_trim(), reason="needs glibc")
 def test_heap_pages_freed_earlier_in_a_reused_process_still_count_when_reused():
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    libc.malloc.restype = ctypes.c_void_p
-    libc.free.argtypes = [ctypes.c_void_p]
-
-    def touch(nbytes: int) -> int:
-        pointer = libc.malloc(nbytes)
-        ctypes.memset(pointer, 1, nbytes)
-        return pointer
-
     # Freeing a large mmapped block raises glibc's mmap threshold; the next 16 MiB block then lives on
     # the heap, and once freed (below a live block) its pages stay resident: without malloc_trim the
-    # measured call would reuse them and look free.
-    libc.free(touch(30 * MiB))
-    block, pin = touch(16 * MiB), touch(4096)
-    libc.free(block)
-    result = measure_memory(lambda: libc.free(touch(16 * MiB)), device="cpu")
-    libc.free(pin)
+    # measured call would reuse them and look free. The scenario runs in a fresh interpreter because
+    # it needs a known heap: what earlier tests left in this process's arenas changes where blocks land.
+    done = subprocess.run([sys.executable, "-c", HEAP_REUSE_SCENARIO], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[2])
+    result = json.loads(done.stdout)
     assert result["peak_bytes"] == pytest.approx(16 * MiB, rel=0.05)
 
 
