@@ -12,6 +12,11 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.runner import WorkerPool
+    from bench.sweep import Sweep
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 REPO = Path(__file__).resolve().parent
@@ -120,7 +125,7 @@ def _sweep_dict(args: argparse.Namespace) -> dict:
         if value is not None:
             data[key] = value
     timing = data.setdefault("timing", {})
-    for key in ("warmup", "min_repeats", "budget_s", "timeout_s", "max_memory", "threads"):
+    for key in ("warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory", "threads"):
         if getattr(args, key) is not None:
             timing[key] = getattr(args, key)
     budget = data.setdefault("budget", {})
@@ -150,16 +155,36 @@ def _output_paths(args: argparse.Namespace, run_id: str) -> tuple[Path, Path]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import torch
-
-    from bench.budget import BudgetPredictor
-    from bench.progress import Progress
-    from bench.runner import make_run_id, run_configs
-    from bench.storage import ResultStore
+    from bench.runner import WorkerPool
     from bench.sweep import SweepError, sweep_from_dict
 
     try:
         sweep = sweep_from_dict(_sweep_dict(args))
+    except SweepError as exc:
+        raise UsageError(str(exc)) from exc
+    pool = None
+    if not args.dry_run:
+        # Start the first worker now: its imports overlap this process's own (torch, model validation).
+        pool = WorkerPool(sys.executable, fresh_worker_per_config=args.fresh_workers)
+        on_cpu = any(device in ("auto", "cpu") for device in sweep.devices)
+        pool.prestart(sweep.timing.max_memory_bytes if on_cpu else None)
+    try:
+        return _run_sweep(args, sweep, pool)
+    finally:
+        if pool is not None:
+            pool.kill()
+
+
+def _run_sweep(args: argparse.Namespace, sweep: Sweep, pool: WorkerPool | None) -> int:
+    import torch
+
+    from bench.budget import BudgetPredictor
+    from bench.progress import Progress
+    from bench.runner import RunnerError, make_run_id, run_configs
+    from bench.storage import ResultStore, StorageError
+    from bench.sweep import SweepError
+
+    try:
         configs = sweep.expand(cuda_available=torch.cuda.is_available())
     except SweepError as exc:
         raise UsageError(str(exc)) from exc
@@ -187,7 +212,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         summary = run_configs(configs, store, run_id=run_id, resume=bool(args.resume),
                               fresh_worker_per_config=args.fresh_workers, on_result=progress.update,
-                              budget=predictor)
+                              budget=predictor, pool=pool)
+    except (RunnerError, StorageError) as exc:
+        raise UsageError(str(exc)) from exc
     finally:
         progress.close()
     _print_summary(results_path)
@@ -331,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                       "pre-LN layer with feed-forward")
     tim = run.add_argument_group("how to measure")
     tim.add_argument("--warmup", type=int, help="untimed calls before timing")
-    tim.add_argument("--min-repeats", type=int, help="timed calls at least")
+    tim.add_argument("--min-repeats", type=int, help="timed samples at least")
+    tim.add_argument("--max-repeats", type=int, help="timed samples at most, even if the time budget is not spent "
+                                                     "(default 1000)")
     tim.add_argument("--budget-s", type=float, help="keep timing until this many seconds have passed")
     tim.add_argument("--timeout-s", type=float, help="a configuration running longer is recorded as timeout")
     tim.add_argument("--max-memory", help="CPU memory cap per worker, e.g. 4GiB (larger -> oom)")

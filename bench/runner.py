@@ -167,7 +167,8 @@ class StderrPump(threading.Thread):
 class Worker:
     """One `python -m bench.worker` process in its own process group, and the runner's end of its pipes."""
 
-    def __init__(self, python: str, cap: int | None, *, fingerprint: bool) -> None:
+    def __init__(self, python: str, cap: int | None, *, fingerprint: bool, wait: bool = True) -> None:
+        """Start the worker; with wait=False return at once and let `wait_ready` collect its hello."""
         self.cap = cap
         command = [python, "-m", "bench.worker", "--parent-pid", str(os.getpid())]
         if cap is not None:
@@ -185,6 +186,16 @@ class Worker:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.proc.stdout, selectors.EVENT_READ)
         self.buffer = bytearray()
+        self.command = command
+        self.pid: int | None = None
+        self.fingerprint: dict | None = None
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait for the worker's ready message (once); a worker that does not start is a RunnerError."""
+        if self.pid is not None:
+            return
         try:
             ready = self.receive(time.monotonic() + STARTUP_TIMEOUT_S)
         except (WorkerExited, ValueError):
@@ -194,10 +205,10 @@ class Worker:
             raise
         if not ready or ready.get("type") != "ready" or ready.get("protocol") != PROTOCOL_VERSION:
             self.kill()
-            raise RunnerError(f"the benchmark worker ({' '.join(command)}) did not start: "
+            raise RunnerError(f"the benchmark worker ({' '.join(self.command)}) did not start: "
                               f"{ready or 'no ready message'}\n{self.stderr.tail()}")
-        self.pid: int = ready["pid"]
-        self.fingerprint: dict | None = ready.get("fingerprint")
+        self.pid = ready["pid"]
+        self.fingerprint = ready.get("fingerprint")
 
     def send(self, message: dict) -> None:
         """Write one request line."""
@@ -286,9 +297,16 @@ class WorkerPool:
             self.close()
         if self.worker is None:
             self.worker = Worker(self.python, cap, fingerprint=self.fingerprint is None)
-            if self.fingerprint is None:
-                self.fingerprint = self.worker.fingerprint
+        self.worker.wait_ready()
+        if self.fingerprint is None:
+            self.fingerprint = self.worker.fingerprint
         return self.worker
+
+    def prestart(self, cap: int | None) -> None:
+        """Start a worker with memory cap `cap` without waiting for it, so that its imports overlap the
+        caller's own start-up (validating a sweep); the first configuration then finds it ready."""
+        if self.worker is None:
+            self.worker = Worker(self.python, cap, fingerprint=self.fingerprint is None, wait=False)
 
     def run(self, config: BenchConfig) -> Record:
         """Measure `config` in a worker; a failure kills that worker and comes back as a failure Record."""
@@ -346,7 +364,8 @@ class WorkerPool:
 def run_configs(configs: Sequence[BenchConfig], store: ResultStore, *, run_id: str, resume: bool = False,
                 fresh_worker_per_config: bool = False,
                 on_result: Callable[[Record, int, int], None] | None = None,
-                python: str = sys.executable, budget: BudgetPredictor | None = None) -> RunSummary:
+                python: str = sys.executable, budget: BudgetPredictor | None = None,
+                pool: WorkerPool | None = None) -> RunSummary:
     """Measure each configuration in a worker process and append its Record to `store` as it completes.
 
     `on_result(record, done, total)` is called after each record is stored (`done` counts from 1 to
@@ -354,6 +373,7 @@ def run_configs(configs: Sequence[BenchConfig], store: ResultStore, *, run_id: s
     are skipped; with resume=False a store that already holds results is an error. With a `budget`,
     each configuration is first checked against predictions from the records so far (stored ones
     included) and recorded as `skipped`, with the prediction, instead of run when it would not fit.
+    A `pool` (e.g. one whose worker was prestarted) is used, and closed, instead of a new one.
     """
     for config in configs:
         if not isinstance(config, BenchConfig):
@@ -378,7 +398,7 @@ def run_configs(configs: Sequence[BenchConfig], store: ResultStore, *, run_id: s
                 summary.notes.append(f"configuration {config.variant} (key {key}) is listed twice; run once")
             else:
                 todo[key] = config
-        pool = WorkerPool(python, fresh_worker_per_config=fresh_worker_per_config)
+        pool = pool or WorkerPool(python, fresh_worker_per_config=fresh_worker_per_config)
         try:
             for index, config in enumerate(todo.values(), start=1):
                 prediction = budget.check(config) if budget is not None else None
