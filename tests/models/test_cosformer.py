@@ -16,6 +16,7 @@ import torch
 import models
 from bench.flops import count_flops
 from models import ModelError
+from tests.models.reference import output_projection, projections, random_input, random_mask
 
 EPS = 1e-6
 SHAPES = [(2, 1, 8, 2), (1, 17, 12, 3), (3, 37, 16, 4), (2, 64, 32, 1)]  # (B, N, d, h)
@@ -27,43 +28,13 @@ def _build(d: int, h: int, *, causal: bool = False, chunk_size: int = 64, seed: 
     return models.build("cosformer", d, h, causal=causal, chunk_size=chunk_size).to(dtype).eval()
 
 
-def _x(b: int, n: int, d: int, *, seed: int = 1, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return torch.randn(b, n, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def _mask(b: int, n: int, *, seed: int = 2) -> torch.Tensor:
-    mask = torch.rand(b, n, generator=torch.Generator().manual_seed(seed)) < 0.6
-    mask[:, 0] = True
-    return mask
-
-
-@torch.no_grad()
-def _projections(model: models.Attention, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """q, k, v as (B, h, N, d_h) in float64 from the model's weights: y = x W^T + b."""
-    x = x.double()
-    b, n, d = x.shape
-    h = model.n_heads
-    out = []
-    for layer in (model.to_q, model.to_k, model.to_v):
-        y = x @ layer.weight.double().T + layer.bias.double()
-        out.append(y.reshape(b, n, h, d // h).permute(0, 2, 1, 3))
-    return tuple(out)
-
-
-@torch.no_grad()
-def _finish(model: models.Attention, heads: torch.Tensor) -> torch.Tensor:
-    b, h, n, dh = heads.shape
-    merged = heads.permute(0, 2, 1, 3).reshape(b, n, h * dh)
-    return merged @ model.to_out.weight.double().T + model.to_out.bias.double()
-
-
 def _reference(model: models.Attention, x: torch.Tensor, mask: torch.Tensor | None,
                causal: bool) -> torch.Tensor:
     """Per row over its L kept tokens (positions 0..L-1, M = L): out_i = sum_j s_ij v_j / (sum_j s_ij + eps).
 
     s_ij = relu(q_i).relu(k_j) cos(pi (i - j) / 2M) over j (j <= i when causal); padded rows give 0.
     """
-    q, k, v = _projections(model, x)
+    q, k, v = projections(model, x)
     b, h, n, dh = q.shape
     out = torch.zeros_like(q)
     for row in range(b):
@@ -77,13 +48,13 @@ def _reference(model: models.Attention, x: torch.Tensor, mask: torch.Tensor | No
             weight = weight * torch.ones(length, length, dtype=torch.float64).tril()
         s = (q[row][:, kept].clamp_min(0) @ k[row][:, kept].clamp_min(0).mT) * weight
         out[row][:, kept] = (s @ v[row][:, kept]) / (s.sum(dim=-1, keepdim=True) + EPS)
-    return _finish(model, out)
+    return output_projection(model, out)
 
 
 def _prefix_state_reference(model: models.Attention, x: torch.Tensor) -> torch.Tensor:
     """Causal form from per-position states S_i = sum_{j<=i} phi(k_j) v_j^T, z_i = sum_{j<=i} phi(k_j),
     phi(t_i) = [relu(t_i) cos(pi i / 2N), relu(t_i) sin(pi i / 2N)]."""
-    q, k, v = _projections(model, x)
+    q, k, v = projections(model, x)
     n = x.shape[1]
     angle = (math.pi * torch.arange(n, dtype=torch.float64) / (2 * n))[:, None]
     phi_q = torch.cat([q.clamp_min(0) * torch.cos(angle), q.clamp_min(0) * torch.sin(angle)], dim=-1)
@@ -92,7 +63,7 @@ def _prefix_state_reference(model: models.Attention, x: torch.Tensor) -> torch.T
     sums = torch.cumsum(phi_k, dim=2)
     num = (phi_q[..., :, None] * states).sum(dim=-2)
     den = (phi_q * sums).sum(dim=-1, keepdim=True)
-    return _finish(model, num / (den + EPS))
+    return output_projection(model, num / (den + EPS))
 
 
 def _rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -109,7 +80,7 @@ def test_matches_the_float64_equations_with_and_without_a_mask(b: int, n: int, d
                                                               causal: bool) -> None:
     for chunk_size in (8, 64):
         model = _build(d, h, causal=causal, chunk_size=chunk_size)
-        x, mask = _x(b, n, d), _mask(b, n)
+        x, mask = random_input(b, n, d), random_mask(b, n)
         for m in (None, mask):
             with torch.no_grad():
                 out = model(x, mask=m)
@@ -124,7 +95,7 @@ def test_matches_the_float64_equations_with_and_without_a_mask(b: int, n: int, d
 @pytest.mark.parametrize("chunk_size", [1, 8, 37, 64])
 def test_causal_chunked_form_equals_per_position_prefix_states(chunk_size: int) -> None:
     model = _build(16, 2, causal=True, chunk_size=chunk_size)
-    x = _x(2, 37, 16)
+    x = random_input(2, 37, 16)
     with torch.no_grad():
         out = model(x)
     assert _rel_err(out, _prefix_state_reference(model, x)) < 1e-12
@@ -135,7 +106,7 @@ def test_a_zero_normaliser_gives_output_zero_through_eps() -> None:
         model = _build(16, 2, causal=causal, chunk_size=4)
         with torch.no_grad():
             model.to_q.bias.fill_(-1e3)        # relu(q) = 0 for every query
-            out = model(_x(2, 11, 16), mask=_mask(2, 11))
+            out = model(random_input(2, 11, 16), mask=random_mask(2, 11))
         assert torch.isfinite(out).all()
         torch.testing.assert_close(out, model.to_out.bias.expand(2, 11, -1))
 
@@ -145,8 +116,8 @@ def test_a_zero_normaliser_gives_output_zero_through_eps() -> None:
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_kept_outputs_equal_a_run_on_the_kept_tokens_alone_wherever_the_padding_sits(causal: bool) -> None:
     model = _build(16, 2, causal=causal, chunk_size=4)
-    x = _x(3, 21, 16)
-    mask = _mask(3, 21, seed=5)
+    x = random_input(3, 21, 16)
+    mask = random_mask(3, 21, seed=5)
     mask[2, :10] = False                    # left padding too
     with torch.no_grad():
         out = model(x, mask=mask)
@@ -159,7 +130,7 @@ def test_kept_outputs_equal_a_run_on_the_kept_tokens_alone_wherever_the_padding_
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_nan_or_inf_in_padded_tokens_does_not_reach_kept_outputs(causal: bool) -> None:
     model = _build(16, 4, causal=causal, chunk_size=5)
-    x, mask = _x(2, 17, 16), _mask(2, 17)
+    x, mask = random_input(2, 17, 16), random_mask(2, 17)
     garbage = x.clone()
     garbage[0][~mask[0]] = float("nan")
     garbage[1][~mask[1]] = float("inf")
@@ -171,9 +142,9 @@ def test_nan_or_inf_in_padded_tokens_does_not_reach_kept_outputs(causal: bool) -
 @pytest.mark.parametrize("chunk_size", [1, 4, 64])
 def test_causal_outputs_do_not_depend_on_later_tokens_but_m_is_the_whole_length(chunk_size: int) -> None:
     model = _build(16, 2, causal=True, chunk_size=chunk_size)
-    x = _x(2, 19, 16)
+    x = random_input(2, 19, 16)
     for cut in (1, 4, 9, 18):
-        changed = torch.cat([x[:, :cut], _x(2, 19 - cut, 16, seed=cut)], dim=1)
+        changed = torch.cat([x[:, :cut], random_input(2, 19 - cut, 16, seed=cut)], dim=1)
         with torch.no_grad():
             out, out_changed, prefix = model(x), model(changed), model(x[:, :cut])
         torch.testing.assert_close(out_changed[:, :cut], out[:, :cut], rtol=1e-12, atol=1e-12)
@@ -184,7 +155,7 @@ def test_causal_outputs_do_not_depend_on_later_tokens_but_m_is_the_whole_length(
 
 def test_the_re_weighting_depends_on_positions() -> None:
     model = _build(16, 4)
-    x = _x(2, 15, 16)
+    x = random_input(2, 15, 16)
     perm = torch.randperm(15, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         out, out_perm = model(x), model(x[:, perm])
@@ -201,7 +172,7 @@ FLOP_CASES = [(2, 7, 16, 2, 64), (1, 64, 32, 4, 8), (3, 1, 16, 4, 64), (2, 37, 1
 def test_flops_equal_the_flop_counter_exactly(causal: bool) -> None:
     for b, n, d, h, c in FLOP_CASES:
         model = _build(d, h, causal=causal, chunk_size=c, dtype=torch.float32)
-        x, mask = _x(b, n, d, dtype=torch.float32), _mask(b, n)
+        x, mask = random_input(b, n, d, dtype=torch.float32), random_mask(b, n)
         label = f"B={b} N={n} d={d} h={h} chunk={c}"
         assert model.flops(b, n) == count_flops(lambda: model(x)), label  # noqa: B023 - called immediately
         assert model.flops(b, n) == count_flops(lambda: model(x, mask=mask)), label  # noqa: B023
@@ -231,8 +202,8 @@ def test_elementwise_estimate_adds_work_that_grows_linearly_in_n() -> None:
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_backward_gives_finite_gradients_for_every_parameter(causal: bool) -> None:
     model = _build(16, 2, causal=causal, chunk_size=4, dtype=torch.float32).train()
-    x = _x(2, 13, 16, dtype=torch.float32).requires_grad_()
-    mask = _mask(2, 13)
+    x = random_input(2, 13, 16, dtype=torch.float32).requires_grad_()
+    mask = random_mask(2, 13)
     model(x, mask=mask)[mask].square().mean().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     for name, param in model.named_parameters():
@@ -242,7 +213,7 @@ def test_backward_gives_finite_gradients_for_every_parameter(causal: bool) -> No
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_bfloat16_forward_is_within_three_percent_of_float64(causal: bool) -> None:
     model = _build(32, 4, causal=causal, chunk_size=16)
-    x, mask = _x(2, 45, 32), _mask(2, 45)
+    x, mask = random_input(2, 45, 32), random_mask(2, 45)
     ref = _reference(model, x, mask, causal)
     with torch.no_grad():
         out = model.to(torch.bfloat16)(x.bfloat16(), mask=mask)

@@ -18,6 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import models
 from bench.flops import count_flops
 from models import ModelError
+from tests.models.reference import output_projection, projections, random_input, random_mask
 
 EPS = 1e-6
 SHAPES = [(2, 1, 8, 2), (1, 17, 12, 3), (3, 37, 16, 4), (2, 64, 32, 1)]  # (B, N, d, h)
@@ -29,40 +30,10 @@ def _build(d: int, h: int, *, causal: bool = False, chunk_size: int = 64, seed: 
     return models.build("linear", d, h, causal=causal, chunk_size=chunk_size).to(dtype).eval()
 
 
-def _x(b: int, n: int, d: int, *, seed: int = 1, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return torch.randn(b, n, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def _mask(b: int, n: int, *, seed: int = 2) -> torch.Tensor:
-    mask = torch.rand(b, n, generator=torch.Generator().manual_seed(seed)) < 0.6
-    mask[:, 0] = True
-    return mask
-
-
-@torch.no_grad()
-def _projections(model: models.Attention, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """q, k, v as (B, h, N, d_h) in float64 from the model's weights: y = x W^T + b."""
-    x = x.double()
-    b, n, d = x.shape
-    h = model.n_heads
-    out = []
-    for layer in (model.to_q, model.to_k, model.to_v):
-        y = x @ layer.weight.double().T + layer.bias.double()
-        out.append(y.reshape(b, n, h, d // h).permute(0, 2, 1, 3))
-    return tuple(out)
-
-
-@torch.no_grad()
-def _finish(model: models.Attention, heads: torch.Tensor) -> torch.Tensor:
-    b, h, n, dh = heads.shape
-    merged = heads.permute(0, 2, 1, 3).reshape(b, n, h * dh)
-    return merged @ model.to_out.weight.double().T + model.to_out.bias.double()
-
-
 def _reference(model: models.Attention, x: torch.Tensor, mask: torch.Tensor | None,
                causal: bool) -> torch.Tensor:
     """out_i = sum_j A_ij v_j / (sum_j A_ij + eps), A_ij = phi(q_i).phi(k_j) over allowed (kept, j <= i)."""
-    q, k, v = _projections(model, x)
+    q, k, v = projections(model, x)
     n = x.shape[1]
     phi_q = torch.where(q > 0, q + 1, torch.exp(q))
     phi_k = torch.where(k > 0, k + 1, torch.exp(k))
@@ -72,18 +43,18 @@ def _reference(model: models.Attention, x: torch.Tensor, mask: torch.Tensor | No
     if causal:
         allowed = allowed & torch.ones(n, n, dtype=torch.bool).tril()
     a = (phi_q @ phi_k.transpose(-1, -2)) * allowed
-    return _finish(model, (a @ v) / (a.sum(-1, keepdim=True) + EPS))
+    return output_projection(model, (a @ v) / (a.sum(-1, keepdim=True) + EPS))
 
 
 def _prefix_sum_reference(model: models.Attention, x: torch.Tensor) -> torch.Tensor:
     """Causal form via per-position states S_i = sum_{j<=i} phi(k_j) v_j^T, z_i = sum_{j<=i} phi(k_j)."""
-    q, k, v = _projections(model, x)
+    q, k, v = projections(model, x)
     phi_q, phi_k = F.elu(q) + 1, F.elu(k) + 1
     states = torch.cumsum(phi_k[..., :, None] * v[..., None, :], dim=2)
     sums = torch.cumsum(phi_k, dim=2)
     num = torch.einsum("bhnm,bhnme->bhne", phi_q, states)
     den = (phi_q * sums).sum(-1, keepdim=True)
-    return _finish(model, num / (den + EPS))
+    return output_projection(model, num / (den + EPS))
 
 
 def _rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -100,7 +71,7 @@ def test_matches_the_float64_equations_with_and_without_a_mask(b: int, n: int, d
                                                               causal: bool) -> None:
     for chunk_size in (8, 64):
         model = _build(d, h, causal=causal, chunk_size=chunk_size)
-        x, mask = _x(b, n, d), _mask(b, n)
+        x, mask = random_input(b, n, d), random_mask(b, n)
         for m in (None, mask):
             with torch.no_grad():
                 out = model(x, mask=m)
@@ -116,7 +87,7 @@ def test_matches_the_float64_equations_with_and_without_a_mask(b: int, n: int, d
 @pytest.mark.parametrize("chunk_size", [1, 8, 37, 64])
 def test_causal_chunked_form_equals_per_position_prefix_sums(chunk_size: int) -> None:
     model = _build(16, 2, causal=True, chunk_size=chunk_size)
-    x = _x(2, 37, 16)
+    x = random_input(2, 37, 16)
     with torch.no_grad():
         out = model(x)
     assert _rel_err(out, _prefix_sum_reference(model, x)) < 1e-12
@@ -129,7 +100,7 @@ def test_queries_without_a_visible_kept_key_give_finite_outputs() -> None:
         mask[0] = False
         mask[1, :6] = False
         with torch.no_grad():
-            out = model(_x(2, 11, 16), mask=mask)
+            out = model(random_input(2, 11, 16), mask=mask)
         assert torch.isfinite(out).all()
         # with nothing to attend to, the attention output is 0 and the layer returns the to_out bias
         torch.testing.assert_close(out[0], model.to_out.bias.expand(11, -1))
@@ -140,8 +111,8 @@ def test_queries_without_a_visible_kept_key_give_finite_outputs() -> None:
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_changing_padded_tokens_does_not_change_kept_outputs(causal: bool) -> None:
     model = _build(16, 4, causal=causal, chunk_size=5)
-    x, mask = _x(3, 23, 16), _mask(3, 23)
-    changed = torch.where(mask[..., None], x, 10 * _x(3, 23, 16, seed=7))
+    x, mask = random_input(3, 23, 16), random_mask(3, 23)
+    changed = torch.where(mask[..., None], x, 10 * random_input(3, 23, 16, seed=7))
     with torch.no_grad():
         out, out_changed, out_unmasked = model(x, mask=mask), model(changed, mask=mask), model(changed)
     torch.testing.assert_close(out_changed[mask], out[mask], rtol=1e-12, atol=1e-12)
@@ -151,7 +122,7 @@ def test_changing_padded_tokens_does_not_change_kept_outputs(causal: bool) -> No
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_nan_or_inf_in_padded_tokens_does_not_reach_kept_outputs(causal: bool) -> None:
     model = _build(16, 4, causal=causal, chunk_size=5)
-    x, mask = _x(2, 17, 16), _mask(2, 17)
+    x, mask = random_input(2, 17, 16), random_mask(2, 17)
     garbage = x.clone()
     garbage[0][~mask[0]] = float("nan")
     garbage[1][~mask[1]] = float("inf")
@@ -163,9 +134,9 @@ def test_nan_or_inf_in_padded_tokens_does_not_reach_kept_outputs(causal: bool) -
 @pytest.mark.parametrize("chunk_size", [1, 4, 64])
 def test_causal_outputs_do_not_depend_on_later_tokens(chunk_size: int) -> None:
     model = _build(16, 2, causal=True, chunk_size=chunk_size)
-    x = _x(2, 19, 16)
+    x = random_input(2, 19, 16)
     for cut in (1, 4, 9, 18):
-        changed = torch.cat([x[:, :cut], _x(2, 19 - cut, 16, seed=cut)], dim=1)
+        changed = torch.cat([x[:, :cut], random_input(2, 19 - cut, 16, seed=cut)], dim=1)
         with torch.no_grad():
             out, out_changed = model(x), model(changed)
         torch.testing.assert_close(out_changed[:, :cut], out[:, :cut], rtol=1e-12, atol=1e-12)
@@ -174,7 +145,7 @@ def test_causal_outputs_do_not_depend_on_later_tokens(chunk_size: int) -> None:
 
 def test_non_causal_layer_is_permutation_equivariant() -> None:
     model = _build(16, 4)
-    x, mask = _x(2, 15, 16), _mask(2, 15)
+    x, mask = random_input(2, 15, 16), random_mask(2, 15)
     perm = torch.randperm(15, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         out, out_perm = model(x, mask=mask), model(x[:, perm], mask=mask[:, perm])
@@ -191,7 +162,7 @@ FLOP_CASES = [(2, 7, 16, 2, 64), (1, 64, 32, 4, 8), (3, 1, 16, 4, 64), (2, 37, 1
 def test_flops_equal_the_flop_counter_exactly(causal: bool) -> None:
     for b, n, d, h, c in FLOP_CASES:
         model = _build(d, h, causal=causal, chunk_size=c, dtype=torch.float32)
-        x = _x(b, n, d, dtype=torch.float32)
+        x = random_input(b, n, d, dtype=torch.float32)
         counted = count_flops(lambda: model(x))  # noqa: B023 - called immediately
         assert model.flops(b, n) == counted, f"B={b} N={n} d={d} h={h} chunk={c}"
 
@@ -237,7 +208,7 @@ class _LargestTensor(TorchDispatchMode):
 def test_causal_form_never_builds_per_position_states() -> None:
     b, n, d, h = 1, 8192, 64, 1
     model = _build(d, h, causal=True, dtype=torch.float32)
-    x = _x(b, n, d, dtype=torch.float32)
+    x = random_input(b, n, d, dtype=torch.float32)
     with torch.no_grad(), _LargestTensor() as probe:
         out = model(x)
     assert torch.isfinite(out).all()
@@ -251,8 +222,8 @@ def test_causal_form_never_builds_per_position_states() -> None:
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_backward_gives_finite_gradients_for_every_parameter(causal: bool) -> None:
     model = _build(16, 2, causal=causal, chunk_size=4, dtype=torch.float32).train()
-    x = _x(2, 13, 16, dtype=torch.float32).requires_grad_()
-    mask = _mask(2, 13)
+    x = random_input(2, 13, 16, dtype=torch.float32).requires_grad_()
+    mask = random_mask(2, 13)
     model(x, mask=mask)[mask].square().mean().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     for name, param in model.named_parameters():
@@ -262,7 +233,7 @@ def test_backward_gives_finite_gradients_for_every_parameter(causal: bool) -> No
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_bfloat16_forward_is_within_three_percent_of_float64(causal: bool) -> None:
     model = _build(32, 4, causal=causal, chunk_size=16)
-    x, mask = _x(2, 45, 32), _mask(2, 45)
+    x, mask = random_input(2, 45, 32), random_mask(2, 45)
     ref = _reference(model, x, mask, causal)
     with torch.no_grad():
         out = model.to(torch.bfloat16)(x.bfloat16(), mask=mask)

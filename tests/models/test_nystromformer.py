@@ -17,6 +17,7 @@ import models
 from bench.flops import count_flops
 from models import ModelError
 from models.nystromformer import iterative_pinv, segment_ids
+from tests.models.reference import output_projection, projections, random_input, random_mask
 
 SHAPES = [(2, 1, 8, 2), (1, 17, 12, 3), (3, 37, 16, 4), (2, 64, 32, 1)]  # (B, N, d, h)
 
@@ -26,36 +27,6 @@ def _build(d: int, h: int, *, n_landmarks: int = 64, pinv_iterations: int = 6, s
     torch.manual_seed(seed)
     return models.build("nystromformer", d, h, n_landmarks=n_landmarks,
                         pinv_iterations=pinv_iterations).to(dtype).eval()
-
-
-def _x(b: int, n: int, d: int, *, seed: int = 1, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return torch.randn(b, n, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def _mask(b: int, n: int, *, seed: int = 2) -> torch.Tensor:
-    mask = torch.rand(b, n, generator=torch.Generator().manual_seed(seed)) < 0.6
-    mask[:, 0] = True
-    return mask
-
-
-@torch.no_grad()
-def _projections(model: models.Attention, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """q, k, v as (B, h, N, d_h) in float64 from the model's weights: y = x W^T + b."""
-    x = x.double()
-    b, n, d = x.shape
-    h = model.n_heads
-    out = []
-    for layer in (model.to_q, model.to_k, model.to_v):
-        y = x @ layer.weight.double().T + layer.bias.double()
-        out.append(y.reshape(b, n, h, d // h).permute(0, 2, 1, 3))
-    return tuple(out)
-
-
-@torch.no_grad()
-def _finish(model: models.Attention, heads: torch.Tensor) -> torch.Tensor:
-    b, h, n, dh = heads.shape
-    merged = heads.permute(0, 2, 1, 3).reshape(b, n, h * dh)
-    return merged @ model.to_out.weight.double().T + model.to_out.bias.double()
 
 
 def _softmax(s: torch.Tensor) -> torch.Tensor:
@@ -68,7 +39,7 @@ def _reference(model: models.Attention, x: torch.Tensor, mask: torch.Tensor | No
 
     Landmark s is the mean of kept tokens [ceil(s L / m), ceil((s + 1) L / m)); padded rows give 0.
     """
-    q, k, v = _projections(model, x)
+    q, k, v = projections(model, x)
     b, h, n, dh = q.shape
     m, iterations = model.n_landmarks, model.pinv_iterations
     out = torch.zeros_like(q)
@@ -93,7 +64,7 @@ def _reference(model: models.Attention, x: torch.Tensor, mask: torch.Tensor | No
             az = a @ z
             z = 0.25 * z @ (13 * eye - az @ (15 * eye - az @ (7 * eye - az)))
         out[row][:, kept] = f @ z @ b_kernel @ vs
-    return _finish(model, out)
+    return output_projection(model, out)
 
 
 def _rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -115,7 +86,7 @@ def _softmax_twin(model: models.Attention) -> models.Attention:
 def test_matches_the_float64_equations_with_and_without_a_mask(b: int, n: int, d: int, h: int) -> None:
     for n_landmarks in (4, 5, 64):
         model = _build(d, h, n_landmarks=n_landmarks)
-        x, mask = _x(b, n, d), _mask(b, n)
+        x, mask = random_input(b, n, d), random_mask(b, n)
         for m in (None, mask):
             with torch.no_grad():
                 out = model(x, mask=m)
@@ -151,7 +122,7 @@ def test_iterative_pinv_converges_to_the_moore_penrose_inverse_also_when_singula
 def test_equals_softmax_attention_when_n_is_at_most_the_landmark_count(n: int, n_landmarks: int) -> None:
     model = _build(16, 4, n_landmarks=n_landmarks)
     twin = _softmax_twin(model)
-    x, mask = _x(2, n, 16), _mask(2, n)
+    x, mask = random_input(2, n, 16), random_mask(2, n)
     with torch.no_grad():
         torch.testing.assert_close(model(x), twin(x), rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(model(x, mask=mask), twin(x, mask=mask), rtol=1e-12, atol=1e-12)
@@ -160,7 +131,7 @@ def test_equals_softmax_attention_when_n_is_at_most_the_landmark_count(n: int, n
 def test_rows_with_at_most_m_kept_tokens_use_exact_softmax_in_a_longer_batch() -> None:
     model = _build(16, 2, n_landmarks=4)
     twin = _softmax_twin(model)
-    x = _x(4, 13, 16)
+    x = random_input(4, 13, 16)
     mask = torch.zeros(4, 13, dtype=torch.bool)
     mask[0] = True                          # 13 kept: Nystrom
     mask[1, [2, 5, 6, 11]] = True           # 4 kept = m: exact
@@ -175,7 +146,7 @@ def test_rows_with_at_most_m_kept_tokens_use_exact_softmax_in_a_longer_batch() -
 
 
 def test_error_against_softmax_attention_shrinks_as_landmarks_approach_n() -> None:
-    x = _x(2, 64, 32)
+    x = random_input(2, 64, 32)
     errors = []
     for n_landmarks in (4, 16, 48, 63, 64):
         model = _build(32, 4, n_landmarks=n_landmarks)
@@ -190,8 +161,8 @@ def test_error_against_softmax_attention_shrinks_as_landmarks_approach_n() -> No
 
 def test_kept_outputs_equal_a_run_on_the_kept_tokens_alone_wherever_the_padding_sits() -> None:
     model = _build(16, 2, n_landmarks=3)
-    x = _x(3, 21, 16)
-    mask = _mask(3, 21, seed=5)
+    x = random_input(3, 21, 16)
+    mask = random_mask(3, 21, seed=5)
     mask[2, :10] = False                    # left padding too
     with torch.no_grad():
         out = model(x, mask=mask)
@@ -204,7 +175,7 @@ def test_kept_outputs_equal_a_run_on_the_kept_tokens_alone_wherever_the_padding_
 def test_nan_or_inf_in_padded_tokens_does_not_reach_kept_outputs() -> None:
     for n_landmarks in (4, 64):
         model = _build(16, 4, n_landmarks=n_landmarks)
-        x, mask = _x(2, 17, 16), _mask(2, 17)
+        x, mask = random_input(2, 17, 16), random_mask(2, 17)
         garbage = x.clone()
         garbage[0][~mask[0]] = float("nan")
         garbage[1][~mask[1]] = float("inf")
@@ -222,7 +193,7 @@ FLOP_CASES = [(2, 7, 16, 2, 64), (1, 64, 32, 4, 8), (3, 1, 16, 4, 64), (2, 37, 1
 def test_flops_equal_the_flop_counter_exactly_and_a_mask_adds_the_exact_short_row_form() -> None:
     for b, n, d, h, m in FLOP_CASES:
         model = _build(d, h, n_landmarks=m, pinv_iterations=3, dtype=torch.float32)
-        x, mask = _x(b, n, d, dtype=torch.float32), _mask(b, n)
+        x, mask = random_input(b, n, d, dtype=torch.float32), random_mask(b, n)
         label = f"B={b} N={n} d={d} h={h} m={m}"
         assert model.flops(b, n) == count_flops(lambda: model(x)), label  # noqa: B023 - called immediately
         masked = count_flops(lambda: model(x, mask=mask))  # noqa: B023 - called immediately
@@ -246,8 +217,8 @@ def test_flops_follow_the_documented_formula_and_grow_linearly_beyond_m() -> Non
 def test_backward_gives_finite_gradients_for_every_parameter() -> None:
     for n_landmarks in (3, 64):
         model = _build(16, 2, n_landmarks=n_landmarks, dtype=torch.float32).train()
-        x = _x(3, 13, 16, dtype=torch.float32).requires_grad_()
-        mask = _mask(3, 13)
+        x = random_input(3, 13, 16, dtype=torch.float32).requires_grad_()
+        mask = random_mask(3, 13)
         mask[2, 2:] = False                 # a short row: exact form inside a Nystrom batch
         model(x, mask=mask)[mask].square().mean().backward()
         assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
@@ -258,7 +229,7 @@ def test_backward_gives_finite_gradients_for_every_parameter() -> None:
 @pytest.mark.parametrize("n_landmarks", [4, 64])
 def test_bfloat16_forward_is_within_three_percent_of_float64(n_landmarks: int) -> None:
     model = _build(32, 4, n_landmarks=n_landmarks)
-    x, mask = _x(2, 45, 32), _mask(2, 45)
+    x, mask = random_input(2, 45, 32), random_mask(2, 45)
     ref = _reference(model, x, mask)
     with torch.no_grad():
         out = model.to(torch.bfloat16)(x.bfloat16(), mask=mask)

@@ -17,6 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import models
 from bench.flops import count_flops
 from models import ModelError
+from tests.models.reference import output_projection, random_input
 
 SHAPES = [(2, 1, 8, 2), (1, 17, 12, 3), (3, 37, 16, 4), (2, 64, 32, 1)]  # (B, N, d, h)
 PROJECTIONS = ("to_q", "to_k", "to_v", "to_out")
@@ -27,10 +28,6 @@ def _build(d: int, h: int, *, causal: bool = False, chunk_size: int = 64, n_feat
     torch.manual_seed(seed)
     return models.build("performer", d, h, causal=causal, chunk_size=chunk_size, n_features=n_features,
                         seed=seed).to(dtype).eval()
-
-
-def _x(b: int, n: int, d: int, *, seed: int = 1, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return torch.randn(b, n, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
 def _mask(b: int, n: int, *, seed: int = 2) -> torch.Tensor:
@@ -50,13 +47,6 @@ def _projections(model: models.Attention, x: torch.Tensor) -> tuple[torch.Tensor
         y = x @ layer.weight.double().T + layer.bias.double()
         out.append(y.reshape(b, n, model.n_heads, d // model.n_heads).permute(0, 2, 1, 3))
     return tuple(out)
-
-
-@torch.no_grad()
-def _finish(model: models.Attention, heads: torch.Tensor) -> torch.Tensor:
-    b, h, n, dh = heads.shape
-    merged = heads.permute(0, 2, 1, 3).reshape(b, n, h * dh)
-    return merged @ model.to_out.weight.double().T + model.to_out.bias.double()
 
 
 def _allowed(b: int, n: int, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
@@ -81,7 +71,7 @@ def _favor_reference(model: models.Attention, x: torch.Tensor, mask: torch.Tenso
     q, k, v = _projections(model, x)
     a = torch.exp(_log_features(model, q)) @ torch.exp(_log_features(model, k)).transpose(-1, -2)
     a = a * _allowed(x.shape[0], x.shape[1], mask, causal)
-    return _finish(model, (a @ v) / a.sum(-1, keepdim=True))
+    return output_projection(model, (a @ v) / a.sum(-1, keepdim=True))
 
 
 def _favor_reference_log_space(model: models.Attention, x: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -90,7 +80,7 @@ def _favor_reference_log_space(model: models.Attention, x: torch.Tensor, causal:
     log_a = torch.logsumexp(_log_features(model, q)[:, :, :, None, :]
                             + _log_features(model, k)[:, :, None, :, :], dim=-1)
     log_a = log_a.masked_fill(~_allowed(x.shape[0], x.shape[1], None, causal), -math.inf)
-    return _finish(model, torch.softmax(log_a, dim=-1) @ v)
+    return output_projection(model, torch.softmax(log_a, dim=-1) @ v)
 
 
 def _softmax_reference(model: models.Attention, x: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -98,7 +88,7 @@ def _softmax_reference(model: models.Attention, x: torch.Tensor, causal: bool) -
     q, k, v = _projections(model, x)
     scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
     scores = scores.masked_fill(~_allowed(x.shape[0], x.shape[1], None, causal), -math.inf)
-    return _finish(model, torch.softmax(scores, dim=-1) @ v)
+    return output_projection(model, torch.softmax(scores, dim=-1) @ v)
 
 
 def _rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -115,7 +105,7 @@ def test_matches_the_float64_favor_formula_with_its_features(b: int, n: int, d: 
                                                              causal: bool) -> None:
     for chunk_size, n_features in ((8, None), (64, 13)):
         model = _build(d, h, causal=causal, chunk_size=chunk_size, n_features=n_features)
-        x, mask = _x(b, n, d), _mask(b, n)
+        x, mask = random_input(b, n, d), _mask(b, n)
         for m in (None, mask):
             with torch.no_grad():
                 out = model(x, mask=m)
@@ -133,7 +123,7 @@ def test_stabilisers_keep_float32_exact_for_large_inputs(causal: bool) -> None:
     # q, k coordinates with standard deviation about 6: unstabilised exponents reach about +-100,
     # beyond float32's exp range (about 88)
     model = _build(32, 4, causal=causal, chunk_size=16)
-    x = 10 * _x(2, 45, 32)
+    x = 10 * random_input(2, 45, 32)
     ref = _favor_reference_log_space(model, x, causal)
     with torch.no_grad():
         logits = _log_features(model, _projections(model, x)[0])
@@ -144,7 +134,7 @@ def test_stabilisers_keep_float32_exact_for_large_inputs(causal: bool) -> None:
 
 def test_non_causal_float32_stays_exact_for_very_large_inputs() -> None:
     model = _build(32, 4)
-    x = 100 * _x(2, 45, 32)
+    x = 100 * random_input(2, 45, 32)
     with torch.no_grad():
         out32 = copy.deepcopy(model).float()(x.float())
     assert _rel_err(out32, _favor_reference_log_space(model, x, False)) < 1e-4
@@ -157,7 +147,7 @@ def test_queries_without_a_visible_kept_key_give_finite_outputs() -> None:
         mask[0] = False
         mask[1, :6] = False
         with torch.no_grad():
-            out = model(_x(2, 11, 16), mask=mask)
+            out = model(random_input(2, 11, 16), mask=mask)
         assert torch.isfinite(out).all()
         torch.testing.assert_close(out[0], model.to_out.bias.expand(11, -1))
 
@@ -167,7 +157,7 @@ def test_queries_without_a_visible_kept_key_give_finite_outputs() -> None:
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_error_against_softmax_attention_shrinks_as_features_grow(causal: bool) -> None:
     base = _build(16, 2, causal=causal)
-    x = _x(2, 32, 16)
+    x = random_input(2, 32, 16)
     exact = _softmax_reference(base, x, causal)
     scale = (exact - base.to_out.bias).abs().mean()
     mean_errors = []
@@ -214,7 +204,7 @@ def test_features_are_fixed_by_the_seed_and_never_redrawn() -> None:
     assert torch.equal(a.features, b.features)
     assert not torch.allclose(a.features, c.features)
     model = _build(32, 4, causal=True).train()
-    x = _x(2, 21, 32)
+    x = random_input(2, 21, 32)
     before = model.features.clone()
     with torch.no_grad():
         first, second = model(x), model(x)
@@ -227,7 +217,7 @@ def test_state_dict_round_trip_restores_features_and_outputs() -> None:
     target = _build(32, 4, seed=2)
     assert not torch.allclose(source.features, target.features)
     target.load_state_dict(source.state_dict())
-    x = _x(2, 9, 32)
+    x = random_input(2, 9, 32)
     assert torch.equal(target.features, source.features)
     with torch.no_grad():
         torch.testing.assert_close(target(x), source(x), rtol=0, atol=0)
@@ -238,8 +228,8 @@ def test_state_dict_round_trip_restores_features_and_outputs() -> None:
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_changing_padded_tokens_does_not_change_kept_outputs(causal: bool) -> None:
     model = _build(16, 4, causal=causal, chunk_size=5)
-    x, mask = _x(3, 23, 16), _mask(3, 23)
-    changed = torch.where(mask[..., None], x, 3 * _x(3, 23, 16, seed=7))
+    x, mask = random_input(3, 23, 16), _mask(3, 23)
+    changed = torch.where(mask[..., None], x, 3 * random_input(3, 23, 16, seed=7))
     with torch.no_grad():
         out, out_changed, out_unmasked = model(x, mask=mask), model(changed, mask=mask), model(changed)
     torch.testing.assert_close(out_changed[mask], out[mask], rtol=1e-12, atol=1e-12)
@@ -249,7 +239,7 @@ def test_changing_padded_tokens_does_not_change_kept_outputs(causal: bool) -> No
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_nan_or_inf_in_padded_tokens_does_not_reach_kept_outputs(causal: bool) -> None:
     model = _build(16, 4, causal=causal, chunk_size=5)
-    x, mask = _x(2, 17, 16), _mask(2, 17)
+    x, mask = random_input(2, 17, 16), _mask(2, 17)
     garbage = x.clone()
     garbage[0][~mask[0]] = float("nan")
     garbage[1][~mask[1]] = float("inf")
@@ -261,9 +251,9 @@ def test_nan_or_inf_in_padded_tokens_does_not_reach_kept_outputs(causal: bool) -
 @pytest.mark.parametrize("chunk_size", [1, 4, 64])
 def test_causal_outputs_do_not_depend_on_later_tokens(chunk_size: int) -> None:
     model = _build(16, 2, causal=True, chunk_size=chunk_size)
-    x = _x(2, 19, 16)
+    x = random_input(2, 19, 16)
     for cut in (1, 4, 9, 18):
-        changed = torch.cat([x[:, :cut], _x(2, 19 - cut, 16, seed=cut)], dim=1)
+        changed = torch.cat([x[:, :cut], random_input(2, 19 - cut, 16, seed=cut)], dim=1)
         with torch.no_grad():
             out, out_changed = model(x), model(changed)
         # the key stabiliser spans the sequence: it cancels exactly, so only rounding may differ
@@ -273,7 +263,7 @@ def test_causal_outputs_do_not_depend_on_later_tokens(chunk_size: int) -> None:
 
 def test_non_causal_layer_is_permutation_equivariant() -> None:
     model = _build(16, 4)
-    x, mask = _x(2, 15, 16), _mask(2, 15)
+    x, mask = random_input(2, 15, 16), _mask(2, 15)
     perm = torch.randperm(15, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         out, out_perm = model(x, mask=mask), model(x[:, perm], mask=mask[:, perm])
@@ -290,7 +280,7 @@ FLOP_CASES = [(2, 7, 16, 2, 64, None), (1, 64, 32, 4, 8, None), (3, 1, 16, 4, 64
 def test_flops_equal_the_flop_counter_exactly(causal: bool) -> None:
     for b, n, d, h, c, m in FLOP_CASES:
         model = _build(d, h, causal=causal, chunk_size=c, n_features=m, dtype=torch.float32)
-        x = _x(b, n, d, dtype=torch.float32)
+        x = random_input(b, n, d, dtype=torch.float32)
         counted = count_flops(lambda: model(x))  # noqa: B023 - called immediately
         assert model.flops(b, n) == counted, f"B={b} N={n} d={d} h={h} chunk={c} m={model.n_features}"
 
@@ -338,7 +328,7 @@ def test_causal_form_never_builds_per_position_states() -> None:
     b, n, d, h = 1, 8192, 64, 4
     model = _build(d, h, causal=True, dtype=torch.float32)
     m, dh = model.n_features, d // h
-    x = _x(b, n, d, dtype=torch.float32)
+    x = random_input(b, n, d, dtype=torch.float32)
     with torch.no_grad(), _LargestTensor() as probe:
         out = model(x)
     assert torch.isfinite(out).all()
@@ -353,7 +343,7 @@ def test_causal_form_never_builds_per_position_states() -> None:
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_backward_gives_finite_gradients_and_leaves_the_features_alone(causal: bool) -> None:
     model = _build(16, 2, causal=causal, chunk_size=4, dtype=torch.float32).train()
-    x = _x(2, 13, 16, dtype=torch.float32).requires_grad_()
+    x = random_input(2, 13, 16, dtype=torch.float32).requires_grad_()
     mask = _mask(2, 13)
     mask[1] = False
     model(x, mask=mask)[mask].square().mean().backward()
@@ -366,7 +356,7 @@ def test_backward_gives_finite_gradients_and_leaves_the_features_alone(causal: b
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_bfloat16_forward_is_within_five_percent_of_float64(causal: bool) -> None:
     model = _build(32, 4, causal=causal, chunk_size=16)
-    x, mask = _x(2, 45, 32), _mask(2, 45)
+    x, mask = random_input(2, 45, 32), _mask(2, 45)
     ref = _favor_reference(model, x, mask, causal)
     with torch.no_grad():
         out = copy.deepcopy(model).to(torch.bfloat16)(x.bfloat16(), mask=mask)
