@@ -3,7 +3,7 @@
 #   1. selfcheck --device cuda                (engine validation table)
 #   2. paper-fig2 on CUDA                      (the paper's Figure 2 set-up, results only)
 #   3. a small measurement of every model      (forward and train, float32 and bfloat16, N=1024 and 4096)
-#   4. the CUDA-marked unit tests
+#   4. the CUDA-marked unit tests, and the pytest-benchmark benchmarks on CUDA
 # Results land in $OUT (default ./gpu-out) as flat files; render reports afterwards, anywhere, with
 #   python run_bench.py report OUT/paper-fig2/results.jsonl
 # Each step has its own time limit so a slow step cannot take the others' results with it.
@@ -19,7 +19,7 @@ if [ "$SCALE" = smoke ]; then
   DEV=cpu; FIG2=(--device cpu --seq-len 128,256,512 --tokens 1024 --d-model 32 --heads 4 --budget-s 0.02 --min-repeats 2)
   SMALL=(--seq-len 64,128 --d-model 32 --heads 4); LIMITS=(60 120 60 60)
 else
-  DEV=cuda; FIG2=(--budget-s 0.15); SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16); LIMITS=(45 220 60 40)
+  DEV=cuda; FIG2=(--budget-s 0.15); SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16); LIMITS=(45 220 60 120)
 fi
 
 log "nvidia-smi"; nvidia-smi >>"$OUT/log.txt" 2>&1 || echo "no nvidia-smi" >>"$OUT/log.txt"
@@ -35,6 +35,10 @@ timeout "${LIMITS[2]}" $PY run_bench.py run --models \
   --budget-s 0.1 --min-repeats 5 --out "$OUT/models" --no-report >"$OUT/models.txt" 2>&1; tail -n 32 "$OUT/models.txt"
 if [ "$SCALE" != smoke ]; then
   log "CUDA unit tests"
-  timeout "${LIMITS[3]}" $PY -m pytest -m cuda -q -p no:cacheprovider tests 2>&1 | tail -n 15 | tee "$OUT/cuda-tests.txt"
+  timeout "${LIMITS[3]}" $PY -m pytest -m cuda -q -p no:cacheprovider -W ignore::UserWarning tests \
+    >"$OUT/cuda-tests.txt" 2>&1; tail -n 15 "$OUT/cuda-tests.txt"
+  log "pytest-benchmark on CUDA"
+  ATTNBENCH_DEVICE=cuda timeout 60 $PY -m pytest tests/benchmarks --benchmark-only --benchmark-max-time=0.05 \
+    -k N1024 -q -p no:cacheprovider >"$OUT/cuda-benchmarks.txt" 2>&1; tail -n 5 "$OUT/cuda-benchmarks.txt"
 fi
 log "done"
