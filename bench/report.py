@@ -107,9 +107,11 @@ def _summary(df: pd.DataFrame, time_scaling: pd.DataFrame, vs_sdpa: pd.DataFrame
         if never:
             parts.append("Not faster than sdpa at the longest common length: " + ", ".join(never) + ".")
     tally = pd.Series([c.status for c in claims]).value_counts()
+    unmeasured = sum(c.status == "inconclusive" and "not measured in this run" in c.note for c in claims)
+    why = f" ({unmeasured} because this run did not measure the published configuration)" if unmeasured else ""
     parts.append(f"Of {len(claims)} published claim checks, {tally.get('supported', 0)} are supported, "
                  f"{tally.get('not supported', 0)} not supported and {tally.get('inconclusive', 0)} "
-                 "inconclusive (most often because this run did not measure the published configuration).")
+                 f"inconclusive{why}.")
     return " ".join(parts)
 
 
