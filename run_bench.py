@@ -138,6 +138,26 @@ def _sweep_dict(args: argparse.Namespace) -> dict:
     return data
 
 
+SWEEP_FLAGS = ("sweep", "models", "seq_len", "batch", "d_model", "heads", "tokens", "kind", "device", "dtype", "mode",
+               "causal", "scope", "warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory",
+               "threads", "max_call_s", "budget_memory")
+
+
+def _resumed_sweep_dict(args: argparse.Namespace) -> dict:
+    """The sweep a run was started with, from the run_info.json beside its results."""
+    given = [name for name in SWEEP_FLAGS if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"--resume continues the recorded sweep; drop {', '.join(given)} (a different sweep "
+                         f"would add other configurations to the same results file)")
+    target = Path(args.resume)
+    info = (target if target.is_dir() else target.parent) / RUN_INFO
+    try:
+        return dict(json.loads(info.read_text())["sweep_spec"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--resume {args.resume}: cannot read the recorded sweep from {info} ({exc}); "
+                         f"start a new run instead") from exc
+
+
 def _output_paths(args: argparse.Namespace, run_id: str) -> tuple[Path, Path]:
     """(results file, report folder) for a new or resumed run."""
     if args.resume:
@@ -158,8 +178,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import WorkerPool
     from bench.sweep import SweepError, sweep_from_dict
 
+    spec = _resumed_sweep_dict(args) if args.resume else _sweep_dict(args)
     try:
-        sweep = sweep_from_dict(_sweep_dict(args))
+        sweep = sweep_from_dict(json.loads(json.dumps(spec)))
     except SweepError as exc:
         raise UsageError(str(exc)) from exc
     pool = None
@@ -169,13 +190,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_cpu = any(device in ("auto", "cpu") for device in sweep.devices)
         pool.prestart(sweep.timing.max_memory_bytes if on_cpu else None)
     try:
-        return _run_sweep(args, sweep, pool)
+        return _run_sweep(args, sweep, spec, pool)
     finally:
         if pool is not None:
             pool.kill()
 
 
-def _run_sweep(args: argparse.Namespace, sweep: Sweep, pool: WorkerPool | None) -> int:
+def _run_sweep(args: argparse.Namespace, sweep: Sweep, spec: dict, pool: WorkerPool | None) -> int:
     import torch
 
     from bench.budget import BudgetPredictor
@@ -203,8 +224,8 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, pool: WorkerPool | None) 
     outdir.mkdir(parents=True, exist_ok=True)
     command = "python run_bench.py " + " ".join(shlex.quote(a) for a in args.argv)
     if not args.resume:
-        (outdir / RUN_INFO).write_text(json.dumps({"run_id": run_id, "sweep": sweep.name, "command": command},
-                                                  indent=2) + "\n")
+        info = {"run_id": run_id, "sweep": sweep.name, "command": command, "sweep_spec": spec}
+        (outdir / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
     print(f"sweep {sweep.name}: {len(configs)} configurations -> {results_path}")
     store = ResultStore(results_path)
     predictor = BudgetPredictor(sweep.budget.max_call_s, sweep.budget.max_memory_bytes)
@@ -213,8 +234,11 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, pool: WorkerPool | None) 
         summary = run_configs(configs, store, run_id=run_id, resume=bool(args.resume),
                               fresh_worker_per_config=args.fresh_workers, on_result=progress.update,
                               budget=predictor, pool=pool)
-    except (RunnerError, StorageError) as exc:
+    except StorageError as exc:
         raise UsageError(str(exc)) from exc
+    except RunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     finally:
         progress.close()
     _print_summary(results_path)
@@ -370,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = run.add_argument_group("output")
     out.add_argument("--out", help="folder for results.jsonl and the report (default reports/<run-id>)")
     out.add_argument("--resume", metavar="RUN", help="continue a run killed part-way: its folder or "
-                                                     "results.jsonl; only missing configurations run")
+                                                     "results.jsonl; its recorded sweep is reused and only "
+                                                     "missing configurations run (give no sweep or flags)")
     out.add_argument("--fresh-workers", action="store_true", help="a new worker process for every "
                                                                   "configuration (slower start, no reuse)")
     out.add_argument("--no-report", action="store_true", help="write results only")

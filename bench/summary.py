@@ -16,21 +16,26 @@ def _slope_text(row: pd.Series | None) -> str:
 
 
 def render_summary(df: pd.DataFrame, scaling: pd.DataFrame) -> str:
-    """Plain-text table: variant, device, mode, statuses, longest sequence that ran, time there, slope."""
+    """Plain-text table, one row per variant and setting: statuses, the longest sequence that ran, its time,
+    and the slope of the series with the most points (a row per setting, so causal and bidirectional
+    runs of one layer are never merged)."""
     if df.empty:
         return "no results"
-    header = ("variant", "device", "dtype", "mode", "ok", "failed", "skipped", "longest N", "time there",
-              "time~N^k (95% CI)", "verdict")
+    header = ("variant", "device", "dtype", "mode", "causal", "scope", "ok", "failed", "skipped", "longest N",
+              "time there", "time~N^k (95% CI)", "verdict")
     lines = []
-    for (variant, device, dtype, mode), group in df.groupby(["variant", "device", "dtype", "mode"], sort=False):
+    keys = ["variant", "device", "dtype", "mode", "causal", "scope"]
+    for (variant, device, dtype, mode, causal, scope), group in df.groupby(keys, sort=False):
         ok = group[group["status"] == "ok"]
         failed = int(group["status"].isin(["oom", "error", "timeout"]).sum())
         skipped = int((group["status"] == "skipped").sum())
         longest = ok.loc[ok["seq_len"].idxmax()] if len(ok) else None
-        fits = scaling[(scaling["variant"] == variant) & (scaling["device"] == device)
-                       & (scaling["dtype"] == dtype) & (scaling["mode"] == mode)] if len(scaling) else scaling
+        same = [scaling[key].astype(str) == str(value) for key, value in zip(keys, (variant, device, dtype, mode,
+                                                                                     causal, scope), strict=True)]
+        fits = scaling[pd.concat(same, axis=1).all(axis=1)] if len(scaling) else scaling
         fit = fits.loc[fits["n_total"].idxmax()] if len(fits) else None
-        lines.append((variant, device, dtype, mode, str(len(ok)), str(failed), str(skipped),
+        lines.append((variant, device, dtype, mode, "causal" if str(causal) == "True" else "-", scope,
+                      str(len(ok)), str(failed), str(skipped),
                       str(int(longest["seq_len"])) if longest is not None else "-",
                       format_seconds(longest["median_s"]) if longest is not None else "-",
                       _slope_text(fit), fit["verdict"] if fit is not None else "-"))

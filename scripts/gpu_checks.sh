@@ -30,7 +30,7 @@ timeout "${LIMITS[1]}" $PY run_bench.py run paper-fig2 "${FIG2[@]}" --out "$OUT/
   >"$OUT/paper-fig2.txt" 2>&1; tail -n 20 "$OUT/paper-fig2.txt"
 log "every model, small"
 timeout "${LIMITS[2]}" $PY run_bench.py run --models \
-  'fastformer,fastformer[scorer=official],softmax,sdpa,linear,performer,linformer[max_len=4096]' \
+  'fastformer,fastformer[scorer=official],softmax,sdpa,linear,performer,linformer[max_len=4096],nystromformer,cosformer' \
   "${SMALL[@]}" --kind grid --batch 4 --device "$DEV" --dtype float32,bfloat16 --mode forward,train \
   --budget-s 0.1 --min-repeats 5 --out "$OUT/models" --no-report >"$OUT/models.txt" 2>&1; tail -n 32 "$OUT/models.txt"
 if [ "$SCALE" != smoke ]; then

@@ -115,3 +115,25 @@ def test_model_variants_parse_with_typed_options():
     assert _split_models("a[x=1,y=2],b, c") == ["a[x=1,y=2]", "b", "c"]
     with pytest.raises(UsageError, match="closed"):
         parse_variant("fastformer[scorer=official")
+
+
+def test_resume_reuses_the_recorded_sweep_and_runs_only_what_is_missing(tiny_run, tmp_path):
+    _, out = tiny_run
+    run = tmp_path / "killed"
+    run.mkdir()
+    (run / "run_info.json").write_text((out / "run_info.json").read_text())
+    lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+    (run / "results.jsonl").write_text("".join(lines[:-3]) + lines[-3][:40])  # two lost, one torn
+    done = cli("run", "--resume", str(run), "--no-report")
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()
+               if '"kind": "result"' in line]
+    assert len(results) == 9 and len({r["key"] for r in results}) == 9
+    again = cli("run", "--resume", str(run), "--no-report")
+    assert again.returncode == 0 and (run / "results.jsonl").read_text().count('"kind": "result"') == 9
+
+
+def test_resume_refuses_a_different_sweep(tiny_run):
+    _, out = tiny_run
+    done = cli("run", "--resume", str(out), "--budget-s", "0.5")
+    assert done.returncode == 2 and "drop budget_s" in done.stderr
