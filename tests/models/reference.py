@@ -3,6 +3,8 @@ projections computed by hand from a layer's own weights (y = x W^T + b), indepen
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 import models
@@ -39,3 +41,44 @@ def output_projection(model: models.Attention, heads: torch.Tensor) -> torch.Ten
     b, h, n, dh = heads.shape
     merged = heads.permute(0, 2, 1, 3).reshape(b, n, h * dh)
     return merged @ model.to_out.weight.double().T + model.to_out.bias.double()
+
+
+def softmax_attention(x: torch.Tensor, state: dict[str, torch.Tensor], n_heads: int, mask: torch.Tensor | None,
+                      causal: bool) -> torch.Tensor:
+    """Multi-head attention from its equations in float64, one query row at a time.
+
+    Each kept query takes a softmax over exactly the keys it may see (kept, and not in the future when
+    causal); padded query rows have zero attention output, so the layer gives to_out's bias there.
+    """
+    w = {name: t.detach().double().cpu() for name, t in state.items()}
+    x = x.double().cpu()
+    q, k, v = (x @ w[f"{p}.weight"].T + w[f"{p}.bias"] for p in ("to_q", "to_k", "to_v"))
+    batch, n, d = x.shape
+    dh = d // n_heads
+    heads = torch.zeros(batch, n, d, dtype=torch.float64)
+    for b in range(batch):
+        for i in range(n):
+            if mask is not None and not mask[b, i]:
+                continue
+            seen = [j for j in range(n) if (mask is None or mask[b, j]) and (not causal or j <= i)]
+            for h in range(n_heads):
+                cols = slice(h * dh, (h + 1) * dh)
+                scores = k[b, seen, cols] @ q[b, i, cols] / math.sqrt(dh)
+                weights = torch.exp(scores - scores.max())
+                heads[b, i, cols] = (weights / weights.sum()) @ v[b, seen, cols]
+    return heads @ w["to_out.weight"].T + w["to_out.bias"]
+
+
+def padding_mask(batch: int, n: int, seed: int) -> torch.Tensor:
+    """Random padding: the first token of element 0 is kept; with 3+ elements, the last is all padding."""
+    gen = torch.Generator().manual_seed(seed)
+    mask = torch.rand(batch, n, generator=gen) > 0.35
+    mask[0, 0] = True
+    if batch >= 3:
+        mask[-1] = False
+    return mask
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """Largest absolute error relative to the largest reference value."""
+    return ((out.double().cpu() - ref).abs().max() / ref.abs().max()).item()

@@ -11,6 +11,7 @@ from bench.flops import count_flops
 from models import build, describe
 from models.base import ModelError
 from models.linformer import LinformerAttention
+from tests.models.reference import padding_mask, rel_err
 
 # (batch, seq, d_model, heads, k, max_len): N = 1, N = max_len, N < max_len, k > N, k = 1
 CASES = [(2, 1, 8, 2, 4, 16), (3, 7, 12, 3, 5, 7), (2, 16, 16, 4, 8, 40), (1, 13, 8, 1, 20, 32),
@@ -46,20 +47,6 @@ def reference(x: torch.Tensor, state: dict[str, torch.Tensor], n_heads: int,
     return heads @ w["to_out.weight"].T + w["to_out.bias"]
 
 
-def random_mask(batch: int, n: int, seed: int) -> torch.Tensor:
-    """Random padding: the first token of element 0 is kept; with 3+ elements, the last is all padding."""
-    gen = torch.Generator().manual_seed(seed)
-    mask = torch.rand(batch, n, generator=gen) > 0.35
-    mask[0, 0] = True
-    if batch >= 3:
-        mask[-1] = False
-    return mask
-
-
-def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((out.double() - ref).abs().max() / ref.abs().max()).item()
-
-
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("case", CASES)
 def test_matches_float64_reference_in_float64_and_float32(case, masked):
@@ -67,7 +54,7 @@ def test_matches_float64_reference_in_float64_and_float32(case, masked):
     torch.manual_seed(hash((case, masked)) % 2**31)
     model = LinformerAttention(d, h, k=k, max_len=max_len)
     x = torch.randn(batch, n, d, dtype=torch.float64)
-    mask = random_mask(batch, n, seed=n) if masked else None
+    mask = padding_mask(batch, n, seed=n) if masked else None
     ref = reference(x, model.state_dict(), h, mask)
     out32 = model(x.float(), mask)
     out64 = model.double()(x, mask)
@@ -114,7 +101,7 @@ def test_padded_tokens_do_not_change_kept_outputs():
     torch.manual_seed(2)
     model = LinformerAttention(12, 3, k=5, max_len=16).double()
     x = torch.randn(2, 9, 12, dtype=torch.float64)
-    mask = random_mask(2, 9, seed=5)
+    mask = padding_mask(2, 9, seed=5)
     changed = torch.where(mask[..., None], x, torch.randn_like(x) * 100)
     out, out_changed = model(x, mask), model(changed, mask)
     assert torch.allclose(out[mask], out_changed[mask], rtol=0, atol=1e-12)
@@ -133,7 +120,7 @@ def test_backward_gives_finite_gradients_with_a_mask():
     torch.manual_seed(6)
     model = LinformerAttention(12, 3, k=4, max_len=10)
     x = torch.randn(3, 7, 12, requires_grad=True)
-    model(x, random_mask(3, 7, seed=7)).square().sum().backward()
+    model(x, padding_mask(3, 7, seed=7)).square().sum().backward()
     grads = [x.grad] + [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.proj_k.grad[:, 7:].abs().sum() == 0 and model.proj_k.grad[:, :7].abs().sum() > 0
@@ -143,7 +130,7 @@ def test_bfloat16_forward_is_close_to_reference():
     torch.manual_seed(1)
     model = LinformerAttention(16, 4, k=6, max_len=16).to(torch.bfloat16)
     x = torch.randn(2, 11, 16).to(torch.bfloat16)
-    mask = random_mask(2, 11, seed=3)
+    mask = padding_mask(2, 11, seed=3)
     out = model(x, mask)
     assert out.dtype == torch.bfloat16
     assert rel_err(out, reference(x, model.state_dict(), 4, mask)) < 3e-2
@@ -158,7 +145,7 @@ def test_flops_equal_counted_matmul_flops(case):
     assert model.flops(batch, n) == expected
     with torch.no_grad():
         assert count_flops(lambda: model(x)) == expected
-        assert count_flops(lambda: model(x, random_mask(batch, n, seed=0))) == expected
+        assert count_flops(lambda: model(x, padding_mask(batch, n, seed=0))) == expected
 
 
 def test_elementwise_flops_add_bias_scaling_and_softmax_over_k_keys():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -13,50 +11,11 @@ from models import build, describe
 from models.base import ModelError
 from models.sdpa import SDPAAttention
 from models.softmax import SoftmaxAttention
+from tests.models.reference import padding_mask, rel_err, softmax_attention
 
 SHAPES = [(2, 1, 8, 2), (3, 7, 12, 3), (2, 16, 16, 4), (1, 13, 8, 1)]  # (batch, seq, d_model, heads)
 CPU_BACKENDS = ["auto", "math", "flash"]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def reference(x: torch.Tensor, state: dict[str, torch.Tensor], n_heads: int, mask: torch.Tensor | None,
-              causal: bool) -> torch.Tensor:
-    """Multi-head attention from its equations in float64, one query row at a time.
-
-    Each kept query takes a softmax over exactly the keys it may see (kept, and not in the future when
-    causal); padded query rows have zero attention output, so the layer gives to_out's bias there.
-    """
-    w = {name: t.detach().double().cpu() for name, t in state.items()}
-    x = x.double().cpu()
-    q, k, v = (x @ w[f"{p}.weight"].T + w[f"{p}.bias"] for p in ("to_q", "to_k", "to_v"))
-    batch, n, d = x.shape
-    dh = d // n_heads
-    heads = torch.zeros(batch, n, d, dtype=torch.float64)
-    for b in range(batch):
-        for i in range(n):
-            if mask is not None and not mask[b, i]:
-                continue
-            seen = [j for j in range(n) if (mask is None or mask[b, j]) and (not causal or j <= i)]
-            for h in range(n_heads):
-                cols = slice(h * dh, (h + 1) * dh)
-                scores = k[b, seen, cols] @ q[b, i, cols] / math.sqrt(dh)
-                weights = torch.exp(scores - scores.max())
-                heads[b, i, cols] = (weights / weights.sum()) @ v[b, seen, cols]
-    return heads @ w["to_out.weight"].T + w["to_out.bias"]
-
-
-def random_mask(batch: int, n: int, seed: int) -> torch.Tensor:
-    """Random padding: the first token of element 0 is kept; with 3+ elements, the last is all padding."""
-    gen = torch.Generator().manual_seed(seed)
-    mask = torch.rand(batch, n, generator=gen) > 0.35
-    mask[0, 0] = True
-    if batch >= 3:
-        mask[-1] = False
-    return mask
-
-
-def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((out.double().cpu() - ref).abs().max() / ref.abs().max()).item()
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
@@ -68,8 +27,8 @@ def test_matches_float64_reference_in_float64_and_float32(shape, masked, causal,
     torch.manual_seed(hash((shape, masked, causal)) % 2**31)
     model = SDPAAttention(d, h, causal=causal, backend=backend)
     x = torch.randn(batch, n, d, dtype=torch.float64)
-    mask = random_mask(batch, n, seed=n) if masked else None
-    ref = reference(x, model.state_dict(), h, mask, causal)
+    mask = padding_mask(batch, n, seed=n) if masked else None
+    ref = softmax_attention(x, model.state_dict(), h, mask, causal)
     out32 = model(x.float(), mask)
     out64 = model.double()(x, mask)
     assert torch.isfinite(out64).all() and torch.isfinite(out32).all()
@@ -86,7 +45,7 @@ def test_agrees_with_softmax_layer_given_the_same_weights(backend, masked, causa
     fused = SDPAAttention(16, 4, causal=causal, backend=backend)
     fused.load_state_dict(naive.state_dict())
     x = torch.randn(3, 11, 16)
-    mask = random_mask(3, 11, seed=8) if masked else None
+    mask = padding_mask(3, 11, seed=8) if masked else None
     assert torch.allclose(fused(x, mask), naive(x, mask), rtol=1e-5, atol=1e-5)
 
 
@@ -94,17 +53,17 @@ def test_bfloat16_forward_is_close_to_reference():
     torch.manual_seed(1)
     model = SDPAAttention(16, 4, causal=True).to(torch.bfloat16)
     x = torch.randn(2, 11, 16).to(torch.bfloat16)
-    mask = random_mask(2, 11, seed=3)
+    mask = padding_mask(2, 11, seed=3)
     out = model(x, mask)
     assert out.dtype == torch.bfloat16
-    assert rel_err(out, reference(x, model.state_dict(), 4, mask, causal=True)) < 3e-2
+    assert rel_err(out, softmax_attention(x, model.state_dict(), 4, mask, causal=True)) < 3e-2
 
 
 def test_padded_tokens_do_not_change_kept_outputs():
     torch.manual_seed(2)
     model = SDPAAttention(12, 3).double()
     x = torch.randn(2, 9, 12, dtype=torch.float64)
-    mask = random_mask(2, 9, seed=5)
+    mask = padding_mask(2, 9, seed=5)
     changed = torch.where(mask[..., None], x, torch.randn_like(x) * 100)
     out, out_changed = model(x, mask), model(changed, mask)
     assert torch.allclose(out[mask], out_changed[mask], rtol=0, atol=1e-12)
@@ -126,7 +85,7 @@ def test_non_causal_layer_is_permutation_equivariant():
     torch.manual_seed(4)
     model = SDPAAttention(12, 3).double()
     x = torch.randn(2, 9, 12, dtype=torch.float64)
-    mask = random_mask(2, 9, seed=6)
+    mask = padding_mask(2, 9, seed=6)
     perm = torch.randperm(9)
     assert torch.allclose(model(x, mask)[:, perm], model(x[:, perm], mask[:, perm]), atol=1e-12)
 
@@ -155,7 +114,7 @@ def test_flops_equal_counted_flops_with_and_without_mask(shape, causal, backend)
     assert model.flops(batch, n) == expected
     with torch.no_grad():
         assert count_flops(lambda: model(x)) == expected
-        assert count_flops(lambda: model(x, random_mask(batch, n, seed=0))) == expected
+        assert count_flops(lambda: model(x, padding_mask(batch, n, seed=0))) == expected
 
 
 def test_elementwise_flops_match_the_softmax_layer_estimate():
@@ -175,7 +134,7 @@ def test_kernel_reports_the_backend_observed_on_cpu():
         forced_math(x)
         assert forced_math.kernel() == "math"
         forced_flash = SDPAAttention(16, 4, backend="flash")
-        forced_flash(x, random_mask(2, 9, seed=1))
+        forced_flash(x, padding_mask(2, 9, seed=1))
         assert forced_flash.kernel() == "flash_cpu"
 
 
@@ -251,10 +210,10 @@ def test_auto_backend_on_cuda_with_masks_is_finite_and_named(dtype):
     torch.manual_seed(10)
     model = SDPAAttention(64, 4, causal=True).cuda().to(dtype)
     x = torch.randn(3, 37, 64, device="cuda", dtype=dtype, requires_grad=True)
-    mask = random_mask(3, 37, seed=11).cuda()
+    mask = padding_mask(3, 37, seed=11).cuda()
     out = model(x, mask)
     out.float().square().sum().backward()
     assert model.kernel() in {"flash", "efficient", "cudnn", "math"}
     assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
-    ref = reference(x.detach(), model.state_dict(), 4, mask.cpu(), causal=True)
+    ref = softmax_attention(x.detach(), model.state_dict(), 4, mask.cpu(), causal=True)
     assert rel_err(out.detach(), ref) < (1e-3 if dtype == torch.float32 else 3e-2)
