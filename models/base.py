@@ -20,11 +20,15 @@ class ModelError(ValueError):
 class Attention(nn.Module):
     """Base class for attention layers: validation, shape checks and bookkeeping shared by all.
 
-    Subclasses set `name`, `description`, `option_help` (option name -> one-line help) and, when they
-    have no causal form, `supports_causal = False`. A layer with a fixed maximum length sets `max_len`.
+    Subclasses set `name`, `description`, `option_help` (option name -> one-line help), `complexity`
+    and, when they have no causal form, `supports_causal = False`. A layer with a fixed maximum length
+    sets `max_len`. `complexity` is the asymptotic class of time and memory in sequence length
+    ("linear", "quadratic", ... or None when it depends on the kernel): the report's expected column
+    and the gate's default exponent bounds come from it.
     """
 
     name: ClassVar[str] = ""
+    complexity: ClassVar[dict[str, str | None]] = {"time": None, "memory": None}
     description: ClassVar[str] = ""
     option_help: ClassVar[dict[str, str]] = {}
     supports_causal: ClassVar[bool] = True

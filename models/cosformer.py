@@ -8,6 +8,7 @@ is the linear attention kernel of `models.linear` with that feature map (O(N), c
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -75,6 +76,7 @@ class CosformerAttention(Attention):
     """
 
     name = "cosformer"
+    complexity: ClassVar[dict[str, str | None]] = {"time": "linear", "memory": "linear"}
     description = "cosFormer: relu linear attention with cos re-weighting (Qin et al. 2022); causal chunked"
     option_help = {
         "chunk_size": "causal form only: tokens per chunk, as for `linear`",

@@ -151,6 +151,7 @@ class Fastformer(Attention):
     """
 
     name: ClassVar[str] = "fastformer"
+    complexity: ClassVar[dict[str, str | None]] = {"time": "linear", "memory": "linear"}
     description: ClassVar[str] = ("Fastformer additive attention (arXiv 2108.09084): query/key pooling to "
                                   "global vectors, O(N d); causal is a prefix-pooling adaptation")
     option_help: ClassVar[dict[str, str]] = {

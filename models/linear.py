@@ -7,6 +7,8 @@ and are shared with `models.performer`, which only swaps the feature map.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 
@@ -139,6 +141,7 @@ class LinearAttention(Attention):
     """
 
     name = "linear"
+    complexity: ClassVar[dict[str, str | None]] = {"time": "linear", "memory": "linear"}
     description = "Linear attention, elu+1 feature map (Katharopoulos et al. 2020); causal form chunked"
     option_help = {
         "chunk_size": "causal form only: tokens per chunk (masked C x C product inside, running state "

@@ -7,6 +7,7 @@ Cost is linear in N for a fixed k, but the projections E and F are tied to posit
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -39,6 +40,7 @@ class LinformerAttention(Attention):
     """
 
     name = "linformer"
+    complexity: ClassVar[dict[str, str | None]] = {"time": "linear", "memory": "linear"}
     description = "Linformer: keys/values projected along the sequence to length k by learned E, F"
     option_help = {
         "k": "projected length (the paper's speed task used 16, LRA-style setups 256); at most max_len",

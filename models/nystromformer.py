@@ -8,6 +8,7 @@ of the queries and keys, F = softmax(Q k~^T), A = softmax(q~ k~^T), B = softmax(
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -99,6 +100,7 @@ class NystromformerAttention(Attention):
     """
 
     name = "nystromformer"
+    complexity: ClassVar[dict[str, str | None]] = {"time": "linear", "memory": "linear"}
     description = "Nystromformer: softmax attention through m segment-mean landmarks (Xiong et al. 2021)"
     option_help = {
         "n_landmarks": "landmarks m per head (segment means of q and k); sequences with at most m kept "

@@ -8,6 +8,7 @@ attention kernel of `models.linear` with this feature map.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -78,6 +79,7 @@ class PerformerAttention(Attention):
     """
 
     name = "performer"
+    complexity: ClassVar[dict[str, str | None]] = {"time": "linear", "memory": "linear"}
     description = "Performer FAVOR+: fixed positive orthogonal random features (Choromanski et al. 2021)"
     option_help = {
         "n_features": "random features m per head; default floor(d_h ln d_h)",

@@ -26,6 +26,7 @@ class ModelInfo:
     description: str
     options: dict[str, tuple[object, str]]
     supports_causal: bool
+    complexity: dict[str, str | None]
 
 
 def register(cls: type[Attention]) -> type[Attention]:
@@ -88,4 +89,5 @@ def describe(name: str) -> ModelInfo:
     help_text = getattr(cls, "option_help", {})
     doc = getattr(cls, "description", "") or (inspect.getdoc(cls) or "").split("\n")[0]
     options = {opt: (default, help_text.get(opt, "")) for opt, default in option_defaults(cls).items()}
-    return ModelInfo(name, doc, options, getattr(cls, "supports_causal", True))
+    complexity = dict(getattr(cls, "complexity", None) or {"time": None, "memory": None})
+    return ModelInfo(name, doc, options, getattr(cls, "supports_causal", True), complexity)

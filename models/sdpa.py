@@ -8,7 +8,7 @@ backends) runs under a dispatch mode that records the `aten._scaled_dot_product_
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -85,6 +85,8 @@ class SDPAAttention(Attention):
     """
 
     name = "sdpa"
+    # Memory depends on the kernel: the fused ones are O(N), the math fallback O(N^2).
+    complexity: ClassVar[dict[str, str | None]] = {"time": "quadratic", "memory": None}
     description = "softmax attention via F.scaled_dot_product_attention (fused kernels); reports the backend"
     option_help = {"backend": "SDPA backend: auto (PyTorch chooses), flash, efficient, cudnn or math"}
 

@@ -6,6 +6,7 @@ Also home of the head split/merge helpers that the other q/k/v/out layers share.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -53,6 +54,7 @@ class SoftmaxAttention(Attention):
     """
 
     name = "softmax"
+    complexity: ClassVar[dict[str, str | None]] = {"time": "quadratic", "memory": "quadratic"}
     description = "textbook multi-head softmax attention materialising the N x N scores (paper's Transformer)"
     option_help: dict[str, str] = {}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.storage import load_results  # noqa: E402
+from bench.results.table import load_results  # noqa: E402
 
 BUDGET_S = 1.0
 # Two 20-configuration runs: width 64 (calls of 0.2-10 ms) and width 256 (calls up to about 160 ms,

@@ -2,7 +2,7 @@
 
 False alarms: `.ci/gate` (two runs of ci/gate-sweep.toml against ci/baseline.json) on unchanged code,
 N times, the second half with a CPU-burning process beside it. Detection: a baseline from three runs of
-the test-only TunableFastformer (tests/gate_models.py), then the same two-run gate with it regressed
+the test-only TunableFastformer (tests/fixtures/gate_models.py), then the same two-run gate with it regressed
 ("work30": 30 % more work; "quadratic": an N x N score matrix), M times each.
 
     .venv/bin/python scripts/gate_proof/run.py --out reports/gate-proof-cpu.md [--false-alarm-runs 10]
@@ -91,7 +91,7 @@ def render(alarms: list, caught: list, started: str) -> str:
                      f"{', '.join(failed) or '-'} |")
     passed = sum(verdict.startswith("GATE PASSED") for _, _, _, verdict, _ in alarms)
     lines += ["", f"Unchanged code passed {passed} of {len(alarms)} runs.", "",
-              "## Detection: tests.gate_models:TunableFastformer regressed on purpose", "",
+              "## Detection: tests.fixtures.gate_models:TunableFastformer regressed on purpose", "",
               "| regression | repeat | verdict | failed checks (kind, subject) |", "|---|---|---|---|"]
     for regression, k, verdict, failed in caught:
         shown = ", ".join(sorted(set(failed))[:6]) + (" ..." if len(set(failed)) > 6 else "")

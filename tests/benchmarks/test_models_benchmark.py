@@ -1,6 +1,6 @@
 """pytest-benchmark benchmarks of every registered model at fixed small sizes, forward and train.
 
-Each benchmark times the same step the harness measures (`bench.measure.make_step`), synchronised on
+Each benchmark times the same step the harness measures (`bench.measure.harness.make_step`), synchronised on
 CUDA. Run them with, e.g.:
     pytest tests/benchmarks --benchmark-only --benchmark-autosave
     pytest tests/benchmarks --benchmark-only --benchmark-compare --benchmark-compare-fail=median:25%
@@ -17,8 +17,8 @@ import torch
 
 import models
 from bench.config import BenchConfig
-from bench.measure import build_model, make_step
-from bench.timing import synchronize
+from bench.measure.harness import build_model, make_step
+from bench.measure.timing import synchronize
 
 BATCH, D_MODEL, N_HEADS = 2, 64, 4
 SEQ_LENS = (256, 1024)

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import models
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import ModelError
 from models.block import Block, Stack, build_block
 
-CUSTOM = "tests.models.custom_layer:TinyAttention"
+CUSTOM = "tests.fixtures.custom_layer:TinyAttention"
 # Attention models the block is checked with: the always-present user layer plus registered ones.
 WRAPPED = [CUSTOM, "softmax", "fastformer"]
 

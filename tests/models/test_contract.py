@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 import models
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import ModelError
 from models.registry import option_defaults
 
-CUSTOM = "tests.models.custom_layer:TinyAttention"
+CUSTOM = "tests.fixtures.custom_layer:TinyAttention"
 PROJECTIONS = ("to_q", "to_k", "to_out")
 # Non-default options worth the same checks (multi-chunk causal paths, no Q=V sharing, ...); a variant
 # is used only while its model is registered.
@@ -333,8 +333,8 @@ def test_a_user_module_builds_by_module_and_class_path() -> None:
 
 @pytest.mark.parametrize(("spec", "words"), [
     ("tests.models.no_such_module:TinyAttention", "cannot import"),
-    ("tests.models.custom_layer:NoSuchClass", "NoSuchClass"),
-    ("tests.models.custom_layer:math", "math"),
+    ("tests.fixtures.custom_layer:NoSuchClass", "NoSuchClass"),
+    ("tests.fixtures.custom_layer:math", "math"),
 ])
 def test_a_bad_user_module_or_class_is_a_model_error(spec: str, words: str) -> None:
     with pytest.raises(ModelError, match=words):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import models
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import ModelError
 from tests.models.reference import output_projection, projections, random_input, random_mask
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import ModelError, available, build, describe, fastformer
 from models.fastformer import CHUNK, Fastformer
 

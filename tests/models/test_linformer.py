@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import build, describe
 from models.base import ModelError
 from models.linformer import LinformerAttention

@@ -15,7 +15,7 @@ from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import ModelError
 from tests.models.reference import output_projection, random_input
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import build, describe
 from models.base import ModelError
 from models.sdpa import SDPAAttention

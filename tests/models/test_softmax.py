@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.flops import count_flops
+from bench.measure.flops import count_flops
 from models import build, describe
 from models.base import ModelError
 from models.softmax import SoftmaxAttention

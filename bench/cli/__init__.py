@@ -1,0 +1,47 @@
+"""attnbench command line: sweep attention layers, report how they scale, gate speed regressions.
+
+Run without arguments to measure the default `quick` sweep and write a report. Exit codes: 0 ok,
+1 a measured failure (a configuration crashed, or the gate found a regression), 2 bad input.
+Each subcommand is one module of this package with `register(subparsers)`; printing and exit codes
+live only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.cli import compare, gate, list_models, report, run, selfcheck
+from bench.cli.common import EXIT_BAD_INPUT, UsageError
+
+COMMANDS = (run, report, compare, list_models, selfcheck, gate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand of COMMANDS."""
+    parser = argparse.ArgumentParser(prog="run_bench.py", description=__doc__.split("\nEach subcommand")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand (default `run quick`); the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    argv = argv if argv else ["run", "quick"]
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept; continue with run --resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,42 @@
+"""What every subcommand shares: exit codes, the one-line usage error and loading a results file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_REPORTS = Path("reports")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class LoadedResults:
+    """One results file read once: its table, environments and the command that made it."""
+
+    path: Path
+    table: pd.DataFrame
+    environments: dict
+    command: str
+
+
+def load_results_file(results_path: Path) -> LoadedResults:
+    """Read a results file once; a file the store rejects is a UsageError."""
+    from bench.results.store import ResultStore, StorageError
+    from bench.results.table import read_file, records_table
+
+    try:
+        contents = read_file(results_path)
+    except StorageError as exc:
+        raise UsageError(str(exc)) from exc
+    info = ResultStore(results_path).run_info(contents)
+    command = info.command if info else f"(the command that made {results_path} was not recorded)"
+    return LoadedResults(results_path, records_table(contents.records, contents.environments),
+                         contents.environments, command)

@@ -1,0 +1,58 @@
+"""`run_bench.py report`: re-render report.md and its plots from a stored results file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.cli.common import EXIT_OK, LoadedResults, UsageError, load_results_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `report` subcommand."""
+    rep = sub.add_parser("report", help="re-render a report from stored results",
+                         description="Re-render report.md and plots from a results file.",
+                         epilog="example:\n  python run_bench.py report reports/quick-cpu/results.jsonl",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("results", help="a results.jsonl file")
+    rep.add_argument("--out", help="folder for the report (default: the results file's folder)")
+    rep.set_defaults(func=report_command)
+
+
+def report_command(args: argparse.Namespace) -> int:
+    results = Path(args.results)
+    if not results.is_file():
+        raise UsageError(f"results file {results} does not exist")
+    loaded = load_results_file(results)
+    print(f"report: {render_report_files(loaded, Path(args.out) if args.out else results.parent)}")
+    return EXIT_OK
+
+
+def with_declared_complexity(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of registered layers that carry no complexity (files written before records stored it) get
+    the class the layer declares now; other rows are left as they are."""
+    missing = df["complexity_time"].isna() & df["complexity_memory"].isna()
+    if not missing.any():
+        return df
+    import models
+
+    filled = df.copy()
+    for name in set(filled.loc[missing, "model"]) & set(models.available()):
+        declared = models.describe(name).complexity
+        rows = missing & (filled["model"] == name)
+        filled.loc[rows, "complexity_time"] = declared.get("time")
+        filled.loc[rows, "complexity_memory"] = declared.get("memory")
+    return filled
+
+
+def render_report_files(loaded: LoadedResults, outdir: Path, time_scaling: pd.DataFrame | None = None) -> Path:
+    """Write outdir/report.md and its plots; `time_scaling` is the seq_len time fit when already computed."""
+    from bench.display.report import write_report
+
+    df = with_declared_complexity(loaded.table)
+    return write_report(df, loaded.environments, outdir, run_id=str(df["run_id"].iloc[0]) if len(df) else "",
+                        command=loaded.command, time_scaling=time_scaling)

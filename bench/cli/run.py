@@ -1,0 +1,225 @@
+"""`run_bench.py run`: measure a sweep, store every result as it comes, print the summary, write the report."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.cli.common import DEFAULT_REPORTS, EXIT_FAILURE, EXIT_OK, UsageError, load_results_file
+from bench.cli.models_arg import parse_variant, split_models
+from bench.config import ModelSpec, Overrides, Sweep, SweepError, custom_sweep, load_sweep, sweep_from_dict
+from bench.run.executors import executor_names
+
+if TYPE_CHECKING:
+    from bench.run.executors import Executor
+
+EXAMPLES = """examples:
+  python run_bench.py run quick                      # the default sweep (same as no arguments)
+  python run_bench.py run paper-fig2                 # the paper's Figure 2 set-up (GPU-sized)
+  python run_bench.py run --models fastformer,softmax,linear[chunk_size=128] --seq-len 512,1024,2048
+  python run_bench.py run my_sweep.toml --device cpu --mode train
+  python run_bench.py run --resume reports/run-20261128-101500-ab12   # finish a killed run
+"""
+# Flags that change the sweep, by the name of their Overrides field.
+OVERRIDE_FLAGS = ("models", "seq_len", "batch", "d_model", "n_heads", "tokens", "kind", "device", "dtype", "mode",
+                  "causal", "scope", "warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory",
+                  "threads", "max_call_s", "budget_memory")
+
+
+def _csv_ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _csv(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `run` subcommand and its options."""
+    run = sub.add_parser("run", help="measure a sweep and write results and a report",
+                         description="Measure every configuration of a sweep, each in a worker process, "
+                                     "append results to RESULTS.jsonl as they finish, then write report.md "
+                                     "with plots.", epilog=EXAMPLES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("sweep", nargs="?", help="a preset name (quick, paper-fig2, lra) or a sweep TOML file; "
+                                              "flags below override its fields")
+    grp = run.add_argument_group("what to measure (override the sweep)")
+    grp.add_argument("--models", help="comma-separated models with options, e.g. "
+                                      "'fastformer,fastformer[scorer=official],softmax'")
+    grp.add_argument("--seq-len", type=_csv_ints, help="sequence lengths, e.g. 256,512,1024")
+    grp.add_argument("--batch", type=_csv_ints, help="batch sizes, e.g. 1,2,4")
+    grp.add_argument("--d-model", type=_csv_ints, help="model widths, e.g. 128,256")
+    grp.add_argument("--heads", dest="n_heads", type=_csv_ints, help="numbers of heads, e.g. 4")
+    grp.add_argument("--tokens", type=int, help="couple batch = TOKENS / seq_len (the paper's Figure 2)")
+    grp.add_argument("--kind", choices=["scan", "grid"], help="scan: one axis at a time around the base "
+                                                              "point (default); grid: full product")
+    grp.add_argument("--device", type=_csv, help="auto (CUDA when present, else CPU), cpu, cuda, or cpu,cuda")
+    grp.add_argument("--dtype", type=_csv, help="float32, float64, bfloat16, float16 (comma-separated)")
+    grp.add_argument("--mode", type=_csv, help="forward (inference) and/or train (forward + backward)")
+    grp.add_argument("--causal", action=argparse.BooleanOptionalAction, default=None,
+                     help="measure the causal form (--no-causal for the bidirectional one)")
+    grp.add_argument("--scope", choices=["attention", "block"], help="attention layer alone, or a whole "
+                                                                      "pre-LN layer with feed-forward")
+    tim = run.add_argument_group("how to measure")
+    tim.add_argument("--warmup", type=int, help="untimed calls before timing")
+    tim.add_argument("--min-repeats", type=int, help="timed samples at least")
+    tim.add_argument("--max-repeats", type=int, help="timed samples at most, even if the time budget is not spent "
+                                                     "(default 1000)")
+    tim.add_argument("--budget-s", type=float, help="keep timing until this many seconds have passed")
+    tim.add_argument("--timeout-s", type=float, help="a configuration running longer is recorded as timeout")
+    tim.add_argument("--max-memory", help="CPU memory cap per worker, e.g. 4GiB (larger -> oom)")
+    tim.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    tim.add_argument("--max-call-s", type=float, help="skip configurations predicted slower than this per call")
+    tim.add_argument("--budget-memory", help="skip configurations predicted to need more memory, e.g. 6GiB")
+    out = run.add_argument_group("output")
+    out.add_argument("--out", help="folder for results.jsonl and the report (default reports/<run-id>)")
+    out.add_argument("--resume", metavar="RUN", help="continue a run killed part-way: its folder or "
+                                                     "results.jsonl; its recorded sweep is reused and only "
+                                                     "missing configurations run (give no sweep or flags)")
+    out.add_argument("--fresh-workers", action="store_true", help="a new worker process for every "
+                                                                  "configuration (slower start, no reuse)")
+    out.add_argument("--executor", default="local", choices=executor_names(),
+                     help="where configurations run (default local: one worker process at a time here)")
+    out.add_argument("--no-report", action="store_true", help="write results only")
+    out.add_argument("--dry-run", action="store_true", help="list the configurations and stop")
+    run.set_defaults(func=run_command)
+
+
+def _overrides(args: argparse.Namespace) -> Overrides:
+    """The flags the user gave, as typed sweep overrides (flags left out are None and change nothing)."""
+    values = {name: getattr(args, name) for name in OVERRIDE_FLAGS if name != "models"}
+    models = [parse_variant(m) for m in split_models(args.models)] if args.models else []
+    specs = [ModelSpec(m["name"], m["options"]) for m in models]
+    return Overrides(models=specs, **{name: value for name, value in values.items() if value is not None})
+
+
+def _results_path(target: str) -> Path:
+    path = Path(target)
+    return path / "results.jsonl" if path.is_dir() else path
+
+
+def _requested_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:
+    """The sweep file or preset (or the custom base), with every flag the user gave laid over it."""
+    if args.sweep:
+        base = load_sweep(args.sweep)
+    elif overrides.models:
+        base = custom_sweep(overrides.models)
+    else:
+        raise UsageError("no models to run: give a sweep (e.g. quick) or --models fastformer,softmax")
+    return base.with_overrides(overrides)
+
+
+def _resumed_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:
+    """The sweep a run was started with, as its results file records it."""
+    from bench.results.store import ResultStore
+
+    given = [*overrides.given(), *(["sweep"] if args.sweep else [])]
+    if given:
+        raise UsageError(f"--resume continues the recorded sweep; drop {', '.join(given)} (a different sweep "
+                         f"would add other configurations to the same results file)")
+    results = _results_path(args.resume)
+    if not results.is_file():
+        raise UsageError(f"--resume {args.resume}: no results file there; give the run's folder or "
+                         f"its results.jsonl")
+    info = ResultStore(results).run_info()
+    if info is None or not isinstance(info.sweep, dict):
+        raise UsageError(f"--resume {args.resume}: {results} records no sweep to continue; start a new run "
+                         f"instead")
+    return sweep_from_dict(info.sweep)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from bench.run.executors import make_executor
+
+    overrides = _overrides(args)
+    try:
+        sweep = _resumed_sweep(args, overrides) if args.resume else _requested_sweep(args, overrides)
+    except SweepError as exc:
+        raise UsageError(str(exc)) from exc
+    executor = None
+    if not args.dry_run:
+        # Start the first worker now: its imports overlap this process's own (torch, model validation).
+        executor = make_executor(args.executor, python=sys.executable, fresh_worker_per_config=args.fresh_workers)
+        on_cpu = any(device in ("auto", "cpu") for device in sweep.devices)
+        executor.prestart(sweep.timing.max_memory_bytes if on_cpu else None)
+    try:
+        return _run_sweep(args, sweep, executor)
+    finally:
+        if executor is not None:
+            executor.kill()
+
+
+def _output_path(args: argparse.Namespace, run_id: str) -> Path:
+    """The results file of a new or resumed run."""
+    if args.resume:
+        return _results_path(args.resume)
+    outdir = Path(args.out) if args.out else DEFAULT_REPORTS / run_id
+    results = outdir / "results.jsonl"
+    if results.exists():
+        raise UsageError(f"{results} already exists; use --resume {outdir} to continue it or --out elsewhere")
+    return results
+
+
+def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None) -> int:
+    import torch
+
+    from bench.results.store import ResultStore, RunInfo, StorageError
+    from bench.run.budget import BudgetPredictor
+    from bench.run.progress import Progress
+    from bench.run.session import RunnerError, make_run_id, run_configs
+
+    try:
+        configs = sweep.expand(cuda_available=torch.cuda.is_available())
+    except SweepError as exc:
+        raise UsageError(str(exc)) from exc
+    if "auto" in sweep.devices:
+        chosen = "cuda (a CUDA device is present)" if torch.cuda.is_available() else "cpu (no CUDA device found)"
+        print(f"device auto -> {chosen}")
+    run_id = make_run_id()
+    results_path = _output_path(args, run_id)
+    if args.dry_run:
+        for c in configs:
+            print(f"{c.variant:40s} device={c.device} dtype={c.dtype} mode={c.mode} causal={c.causal} "
+                  f"N={c.seq_len} B={c.batch} d={c.d_model} h={c.n_heads}")
+        print(f"{len(configs)} configurations (dry run: nothing measured, nothing written)")
+        return EXIT_OK
+    command = "python run_bench.py " + " ".join(shlex.quote(a) for a in args.argv)
+    print(f"sweep {sweep.name}: {len(configs)} configurations -> {results_path}")
+    progress = Progress(len(configs))
+    try:
+        summary = run_configs(configs, ResultStore(results_path), run_id=run_id, resume=bool(args.resume),
+                              run_info=RunInfo(run_id, command, sweep.to_dict()), on_result=progress.update,
+                              budget=BudgetPredictor(sweep.budget.max_call_s, sweep.budget.max_memory_bytes),
+                              executor=executor)
+    except StorageError as exc:
+        raise UsageError(str(exc)) from exc
+    except RunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        progress.close()
+    _summarise(results_path, write_report=not args.no_report)
+    return EXIT_FAILURE if summary.counts.get("error") else EXIT_OK
+
+
+def _summarise(results_path: Path, *, write_report: bool) -> None:
+    """Print the summary table and write the report, from one read of the results and one scaling fit."""
+    from bench.analysis.scaling import scaling_table
+    from bench.cli.report import render_report_files
+    from bench.display.summary import render_summary
+
+    loaded = load_results_file(results_path)
+    scaling = scaling_table(loaded.table, axis="seq_len", metric="median_s")
+    print(render_summary(loaded.table, scaling))
+    if write_report:
+        print(f"report: {render_report_files(loaded, results_path.parent, time_scaling=scaling)}")
+    print(f"results: {results_path}")

@@ -1,0 +1,102 @@
+"""One benchmark configuration: what to measure and how, validated at construction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+DTYPES = ("float32", "float64", "bfloat16", "float16")
+DEVICES = ("cpu", "cuda")
+MODES = ("forward", "train")
+SCOPES = ("attention", "block")
+
+
+class ConfigError(ValueError):
+    """A configuration is invalid; the message names the field and what would be valid."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A single point to measure: model and shape, plus the timing policy used to measure it.
+
+    `bench.results.identity.ConfigKey` is its identity (what is measured, without the timing policy);
+    `digest()` is a checksum of every field, stored beside each result so an edited line is detected.
+    """
+
+    model: str
+    batch: int
+    seq_len: int
+    d_model: int
+    n_heads: int
+    options: dict = field(default_factory=dict)
+    causal: bool = False
+    dtype: str = "float32"
+    device: str = "cpu"
+    mode: str = "forward"
+    scope: str = "attention"
+    warmup: int = 2
+    min_repeats: int = 5
+    max_repeats: int = 1000
+    budget_s: float = 0.5
+    timeout_s: float = 300.0
+    max_memory_bytes: int | None = None
+    threads: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigError("model must be a non-empty model name (see `run_bench.py list-models`)")
+        for name in ("batch", "seq_len", "d_model", "n_heads", "min_repeats", "max_repeats"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.warmup < 0:
+            raise ConfigError(f"warmup must be >= 0, got {self.warmup}")
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.max_repeats < self.min_repeats:
+            raise ConfigError(f"max_repeats={self.max_repeats} is below min_repeats={self.min_repeats}")
+        for name, allowed in (("dtype", DTYPES), ("device", DEVICES), ("mode", MODES), ("scope", SCOPES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if not self.budget_s > 0 or not self.timeout_s > 0:
+            raise ConfigError("budget_s and timeout_s must be positive numbers of seconds")
+        if self.max_memory_bytes is not None and self.max_memory_bytes <= 0:
+            raise ConfigError(f"max_memory_bytes must be positive, got {self.max_memory_bytes}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        if not isinstance(self.options, dict):
+            raise ConfigError(f"options must be a mapping of option name to value, got {self.options!r}")
+        try:
+            json.dumps(self.options, sort_keys=True)
+        except TypeError as exc:
+            raise ConfigError(f"options must be JSON values (numbers, strings, booleans): {exc}") from exc
+
+    @property
+    def variant(self) -> str:
+        """The model name with its options, e.g. `fastformer[scorer=official]`; used as a display label."""
+        if not self.options:
+            return self.model
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.model}[{inner}]"
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.seq_len
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown configuration field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def digest(self) -> str:
+        """A checksum of every field (the `key` of a stored result line)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha1(blob.encode()).hexdigest()[:16]

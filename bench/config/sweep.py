@@ -1,0 +1,323 @@
+"""Sweeps: which configurations to measure. A validated `Sweep` expands into ordered BenchConfigs.
+
+A sweep names models (with options), the axes seq_len, batch, d_model and n_heads, and the
+settings dtype, device, mode and causal. Kinds:
+- `scan` (the default): vary one axis at a time around a base point, since full grids explode;
+- `grid`: the full product of all axis values;
+plus `tokens` coupling (batch = tokens / seq_len, as in the paper's Figure 2) on the seq_len axis.
+The whole sweep is validated, every model built once, before anything runs. Files are read by
+bench.config.sweep_file; flags are laid over a sweep with `Sweep.with_overrides`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from bench.config.bench_config import DTYPES, MODES, SCOPES, BenchConfig, ConfigError
+from bench.config.units import parse_bytes
+
+AXES = ("seq_len", "batch", "d_model", "n_heads")
+KINDS = ("scan", "grid")
+
+
+class SweepError(ValueError):
+    """A sweep definition is invalid; the message names the field, the problem and what would be valid."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to sweep, with its options and an optional cap on sequence length."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+    max_seq_len: int | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The timing policy copied into every configuration of a sweep."""
+
+    warmup: int = 2
+    min_repeats: int = 5
+    max_repeats: int = 1000
+    budget_s: float = 0.5
+    timeout_s: float = 300.0
+    max_memory_bytes: int | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-configuration limits: a configuration predicted to exceed them is recorded as skipped."""
+
+    max_call_s: float | None = None
+    max_memory_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep definition; `expand()` turns it into the ordered list of configurations."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    base: dict
+    axes: dict
+    kind: str = "scan"
+    description: str = ""
+    devices: tuple[str, ...] = ("auto",)
+    dtypes: tuple[str, ...] = ("float32",)
+    modes: tuple[str, ...] = ("forward",)
+    causal: tuple[bool, ...] = (False,)
+    scope: str = "attention"
+    tokens: int | None = None
+    timing: Timing = field(default_factory=Timing)
+    budget: Budget = field(default_factory=Budget)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SweepError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if not self.models:
+            raise SweepError("a sweep needs at least one model ([[models]] name = \"fastformer\")")
+        self._check_settings()
+        self._check_axes()
+
+    def _check_settings(self) -> None:
+        for label, values, allowed in (("device", self.devices, ("auto", "cpu", "cuda")),
+                                       ("dtype", self.dtypes, DTYPES), ("mode", self.modes, MODES)):
+            if not values:
+                raise SweepError(f"{label} needs at least one value from {', '.join(allowed)}")
+            for value in values:
+                if value not in allowed:
+                    raise SweepError(f"{label} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.scope not in SCOPES:
+            raise SweepError(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        if not self.causal or any(not isinstance(c, bool) for c in self.causal):
+            raise SweepError(f"causal must be a list of true/false, got {list(self.causal)!r}")
+
+    def _check_axes(self) -> None:
+        for name in set(self.base) | set(self.axes):
+            if name not in AXES:
+                raise SweepError(f"unknown axis {name!r}; axes are {', '.join(AXES)}")
+        for name in AXES:
+            coupled = name == "batch" and self.tokens is not None
+            if name not in self.base and name not in self.axes and not coupled:
+                raise SweepError(f"axis {name} has no value: give it in [base] or [axes]")
+        for name, values in self.axes.items():
+            if not values:
+                raise SweepError(f"axis {name} lists no values")
+            for v in values:
+                positive_int(f"axes.{name}", v)
+        for name, v in self.base.items():
+            positive_int(f"base.{name}", v)
+        if self.tokens is not None:
+            positive_int("tokens", self.tokens)
+            if "batch" in self.axes:
+                raise SweepError("tokens sets batch = tokens / seq_len; remove the batch axis or tokens")
+
+    def expand(self, cuda_available: bool) -> list[BenchConfig]:
+        """All configurations, validated, ordered so each series grows along its axis.
+
+        Models are interleaved at each point, so slow drifts of the machine hit every model alike.
+        """
+        points = self._points()
+        devices = _resolve_devices(self.devices, cuda_available)
+        configs: list[BenchConfig] = []
+        seen: set[str] = set()
+        for device, dtype, mode, causal in itertools.product(devices, self.dtypes, self.modes, self.causal):
+            for point in points:
+                for spec in self.models:
+                    if spec.max_seq_len is not None and point["seq_len"] > spec.max_seq_len:
+                        continue
+                    try:
+                        config = BenchConfig(
+                            model=spec.name, options=dict(spec.options), causal=causal, dtype=dtype,
+                            device=device, mode=mode, scope=self.scope, warmup=self.timing.warmup,
+                            min_repeats=self.timing.min_repeats, max_repeats=self.timing.max_repeats,
+                            budget_s=self.timing.budget_s, timeout_s=self.timing.timeout_s,
+                            max_memory_bytes=self.timing.max_memory_bytes, threads=self.timing.threads,
+                            **point)
+                    except (ConfigError, TypeError) as exc:
+                        raise SweepError(f"sweep {self.name!r}, model {spec.name}, point {point}: {exc}") from exc
+                    if config.digest() not in seen:
+                        seen.add(config.digest())
+                        configs.append(config)
+        if not configs:
+            raise SweepError(f"sweep {self.name!r} expands to no configurations (check max_seq_len caps)")
+        _check_models(configs)
+        return configs
+
+    def _points(self) -> list[dict]:
+        """Axis values of every point, before models and settings are multiplied in."""
+        if self.kind == "grid":
+            names = [a for a in AXES if a in self.axes]
+            products = itertools.product(*(self.axes[a] for a in names))
+            combos = [dict(zip(names, values, strict=True)) for values in products]
+            points = [{**self.base, **combo} for combo in combos]
+        else:
+            points = []
+            for axis in AXES:
+                for value in sorted(self.axes.get(axis, ())):
+                    points.append({**{a: self.base.get(a) for a in AXES}, axis: value})
+            if not points:
+                points = [dict(self.base)]
+        resolved = []
+        for point in points:
+            if self.tokens is not None:
+                point = {**point, "batch": 1}
+            missing = [a for a in AXES if point.get(a) is None]
+            if missing:
+                raise SweepError(f"a scan point lacks {', '.join(missing)}: give them in [base]")
+            if self.tokens is not None:
+                if self.tokens % point["seq_len"] or self.tokens < point["seq_len"]:
+                    raise SweepError(f"tokens={self.tokens} is not divisible by seq_len={point['seq_len']}; "
+                                     f"use powers of two or drop tokens")
+                point = {**point, "batch": self.tokens // point["seq_len"]}
+            if point["d_model"] % point["n_heads"]:
+                raise SweepError(f"d_model={point['d_model']} is not divisible by n_heads={point['n_heads']}")
+            resolved.append(point)
+        return resolved
+
+
+    def to_dict(self) -> dict:
+        """The sweep as the TOML-shaped mapping `sweep_from_dict` reads back into an equal Sweep."""
+        timing = {k: v for k, v in asdict(self.timing).items() if k != "max_memory_bytes" and v is not None}
+        if self.timing.max_memory_bytes is not None:
+            timing["max_memory"] = self.timing.max_memory_bytes
+        budget = {"max_call_s": self.budget.max_call_s, "max_memory": self.budget.max_memory_bytes}
+        data = {
+            "name": self.name, "description": self.description, "kind": self.kind, "device": list(self.devices),
+            "dtype": list(self.dtypes), "mode": list(self.modes), "causal": list(self.causal), "scope": self.scope,
+            "base": dict(self.base), "axes": {k: list(v) for k, v in self.axes.items()}, "timing": timing,
+            "budget": {k: v for k, v in budget.items() if v is not None},
+            "models": [{k: v for k, v in asdict(m).items() if v is not None} for m in self.models],
+        }
+        if self.tokens is not None:
+            data["tokens"] = self.tokens
+        return data
+
+    def with_overrides(self, overrides: Overrides) -> Sweep:
+        """This sweep with the fields `overrides` sets replaced (the command line's flags), re-validated.
+
+        An axis given one value becomes part of the base point; several values make it a swept axis.
+        """
+        o = overrides
+        base, axes = dict(self.base), dict(self.axes)
+        for axis in AXES:
+            values = getattr(o, axis)
+            if values:
+                if len(values) == 1:
+                    base[axis] = values[0]
+                    axes.pop(axis, None)
+                else:
+                    axes[axis] = tuple(values)
+                    base.setdefault(axis, values[0])
+        timing = {name: getattr(o, name) for name in ("warmup", "min_repeats", "max_repeats", "budget_s",
+                                                        "timeout_s", "threads") if getattr(o, name) is not None}
+        if o.max_memory is not None:
+            timing["max_memory_bytes"] = size_field("timing.max_memory", o.max_memory)
+        budget = {}
+        if o.max_call_s is not None:
+            budget["max_call_s"] = o.max_call_s
+        if o.budget_memory is not None:
+            budget["max_memory_bytes"] = size_field("budget.max_memory", o.budget_memory)
+        changes = {"base": base, "axes": axes, "timing": replace(self.timing, **timing),
+                   "budget": replace(self.budget, **budget)}
+        for name, value in (("models", o.models), ("devices", o.device), ("dtypes", o.dtype), ("modes", o.mode)):
+            if value:
+                changes[name] = tuple(value)
+        if o.causal is not None:
+            changes["causal"] = (o.causal,)
+        for name in ("kind", "scope", "tokens"):
+            if getattr(o, name) is not None:
+                changes[name] = getattr(o, name)
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Fields of a sweep set from the command line; None (or empty) leaves the sweep's own value."""
+
+    models: Sequence[ModelSpec] = ()
+    seq_len: Sequence[int] = ()
+    batch: Sequence[int] = ()
+    d_model: Sequence[int] = ()
+    n_heads: Sequence[int] = ()
+    tokens: int | None = None
+    kind: str | None = None
+    device: Sequence[str] = ()
+    dtype: Sequence[str] = ()
+    mode: Sequence[str] = ()
+    causal: bool | None = None
+    scope: str | None = None
+    warmup: int | None = None
+    min_repeats: int | None = None
+    max_repeats: int | None = None
+    budget_s: float | None = None
+    timeout_s: float | None = None
+    max_memory: str | int | None = None
+    threads: int | None = None
+    max_call_s: float | None = None
+    budget_memory: str | int | None = None
+
+    def given(self) -> list[str]:
+        """Names of the fields that are set."""
+        return [f.name for f in fields(self) if _is_set(getattr(self, f.name))]
+
+
+def _is_set(value: object) -> bool:
+    return value is not None and not (isinstance(value, (list, tuple)) and not value)
+
+
+def custom_sweep(models: Sequence[ModelSpec]) -> Sweep:
+    """The sweep the command line starts from when it names models but no sweep file."""
+    return Sweep(name="custom", models=tuple(models), base={"batch": 1, "d_model": 256, "n_heads": 4, "seq_len": 1024},
+                 axes={})
+
+
+def positive_int(label: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SweepError(f"{label} must be a positive integer, got {value!r}")
+
+
+def _resolve_devices(devices: tuple[str, ...], cuda_available: bool) -> list[str]:
+    resolved: list[str] = []
+    for device in devices:
+        if device == "auto":
+            device = "cuda" if cuda_available else "cpu"
+        elif device == "cuda" and not cuda_available:
+            raise SweepError("device cuda was asked for but torch sees no CUDA device; use device auto or cpu")
+        if device not in resolved:
+            resolved.append(device)
+    return resolved
+
+
+def _check_models(configs: list[BenchConfig]) -> None:
+    """Build each distinct model once on the CPU so bad names, options and lengths fail before running."""
+    import models
+
+    checked: set[tuple] = set()
+    for config in configs:
+        ident = (config.model, tuple(sorted(config.options.items())), config.causal, config.d_model,
+                 config.n_heads)
+        if ident not in checked:
+            checked.add(ident)
+            try:
+                layer = models.build(config.model, config.d_model, config.n_heads, causal=config.causal,
+                                     **config.options)
+            except (models.ModelError, TypeError, ValueError) as exc:
+                raise SweepError(f"model {config.variant}: {exc}") from exc
+            max_len = getattr(layer, "max_len", None)
+            longest = max(c.seq_len for c in configs if c.model == config.model and c.options == config.options)
+            if max_len is not None and longest > max_len:
+                raise SweepError(f"model {config.variant} supports seq_len up to max_len={max_len} but the sweep "
+                                 f"asks for {longest}; set options max_len >= {longest} or max_seq_len")
+
+
+def size_field(label: str, value: object) -> int:
+    """A memory size from a sweep field or flag; SweepError names the field."""
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:
+        raise SweepError(f"{label}: {exc}") from exc

@@ -1,0 +1,60 @@
+"""What the report's sections read: the run's table and the analysis of it, computed once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.analysis.capacity import largest_fit
+from bench.analysis.claims import ClaimCheck, check_claims
+from bench.analysis.crossovers import crossovers
+from bench.analysis.scaling import scaling_table
+from bench.analysis.throughput import achieved_flops
+
+# The scaling tables of a report: name -> (axis, metric).
+SCALING = {"time_seq_len": ("seq_len", "median_s"), "memory_seq_len": ("seq_len", "peak_bytes"),
+           "time_batch": ("batch", "median_s"), "time_d_model": ("d_model", "median_s")}
+# The references crossovers are reported against.
+REFERENCES = ("sdpa", "softmax")
+
+
+@dataclass(frozen=True, eq=False)
+class ReportContext:
+    """A run's results and everything the sections derive from them, so no section recomputes analysis.
+
+    `plots` are links relative to the report's folder; `scaling` is keyed by the names of SCALING and
+    `crossovers` by reference (REFERENCES).
+    """
+
+    df: pd.DataFrame
+    environments: dict
+    run_id: str
+    command: str
+    plots: tuple[str, ...]
+    scaling: dict[str, pd.DataFrame]
+    crossovers: dict[str, pd.DataFrame]
+    claims: tuple[ClaimCheck, ...]
+    largest: pd.DataFrame
+    flops: pd.DataFrame
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, environments: dict, *, run_id: str, command: str, plots: Sequence[Path],
+              outdir: str | Path, n_boot: int = 1000, time_scaling: pd.DataFrame | None = None) -> ReportContext:
+        """Analyse `df` once; `time_scaling`, when given, is the already computed time-vs-seq_len table."""
+        links = tuple(os.path.relpath(Path(p), Path(outdir)).replace(os.sep, "/") for p in plots)
+        scaling = {}
+        for name, (axis, metric) in SCALING.items():
+            reuse = name == "time_seq_len" and time_scaling is not None
+            scaling[name] = time_scaling if reuse else scaling_table(df, axis, metric, n_boot=n_boot)
+        return cls(df=df, environments=environments, run_id=run_id, command=command, plots=links,
+                   scaling=scaling, crossovers={ref: crossovers(df, ref) for ref in REFERENCES},
+                   claims=tuple(check_claims(df, scaling["time_seq_len"])), largest=largest_fit(df),
+                   flops=achieved_flops(df))
+
+    def embeds(self, *prefixes: str) -> list[str]:
+        """Markdown images of the plots whose file names start with one of `prefixes`."""
+        return [f"![{Path(p).stem}]({p})" for p in self.plots if Path(p).name.startswith(prefixes)]

@@ -1,0 +1,156 @@
+"""Measure one configuration in the current process: build it, run every measurement pass, one Record.
+
+`measure(config)` builds the layer (scope `attention`: `models.build`; scope `block`: one pre-LN
+Transformer layer from `models.block.build_block`, n_layers=1) in `config.dtype` on `config.device`,
+seeded with `config.seed`, with `config.threads` CPU threads (torch's default when None, so a reused
+worker does not carry one configuration's threads into the next), and an input
+`torch.randn(batch, seq_len, d_model)` (never zeros: some layers have data-dependent fast paths); no mask.
+
+One "call" is what gets timed:
+- mode `forward`: inference, `model.eval()` under `torch.no_grad()`; the output is discarded.
+- mode `train`: `model.train()`, forward, a scalar loss `out.float().square().mean()`, backward. The input
+  requires grad, so the whole backward of the layer runs (including the input gradient); afterwards
+  parameter and input gradients are set to None, so every call allocates them afresh as a training
+  step with `zero_grad(set_to_none=True)` does. The memory peak therefore includes the gradients.
+
+Then the passes of `bench.measure.passes` run in order: timing (its cold call first; the only timed
+pass), then memory with the FLOPs counted in the same call (see bench.measure.flops for the counts).
+The record's `env_id` is left for the run session to set: the environment is the worker's, not the
+configuration's.
+
+Errors (including out-of-memory) propagate to the caller; `classify_exception` names them and
+`release_memory` frees what a failed configuration left behind in a reused worker.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from bench.config import BenchConfig
+from bench.measure.environment import cpu_model
+from bench.measure.memory import malloc_trim
+from bench.measure.passes import Bench, passes
+from bench.measure.timing import synchronize
+from bench.results.record import Record
+
+# torch's thread count when this module was imported: restored for configurations that set none.
+DEFAULT_THREADS = torch.get_num_threads()
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def classify_exception(exc: BaseException) -> str:
+    """`oom` for out-of-memory errors (CUDA or host allocator), `error` for anything else."""
+    oom_types: tuple[type[BaseException], ...] = (MemoryError,)
+    for holder, name in ((torch, "OutOfMemoryError"), (torch.cuda, "OutOfMemoryError")):
+        cls = getattr(holder, name, None)
+        if isinstance(cls, type):
+            oom_types += (cls,)
+    if isinstance(exc, oom_types):
+        return "oom"
+    if isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _OOM_MESSAGES):
+        return "oom"
+    return "error"
+
+
+def release_memory(device: str) -> None:
+    """Free what a finished (or failed) configuration left: garbage, the CUDA cache, glibc's free pages."""
+    gc.collect()
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        synchronize(device)
+        torch.cuda.empty_cache()
+    else:
+        malloc_trim()
+
+
+def build_model(config: BenchConfig) -> nn.Module:
+    """The layer (scope attention) or one Transformer layer around it (scope block), per `config`."""
+    if config.scope == "block":
+        from models.block import build_block
+
+        return build_block(config.model, config.d_model, config.n_heads, causal=config.causal, n_layers=1,
+                           **config.options)
+    from models import build
+
+    return build(config.model, config.d_model, config.n_heads, causal=config.causal, **config.options)
+
+
+def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
+    """The callable that is timed: one inference forward, or one forward + backward with fresh grads."""
+    if mode == "forward":
+        model.eval()
+
+        def forward_step() -> None:
+            with torch.no_grad():
+                model(x)
+
+        return forward_step
+    if mode != "train":
+        raise ValueError(f"mode must be forward or train, got {mode!r}")
+    model.train()
+    x.requires_grad_(True)
+
+    def train_step() -> None:
+        out = model(x)
+        out.float().square().mean().backward()
+        del out
+        model.zero_grad(set_to_none=True)
+        x.grad = None
+
+    return train_step
+
+
+def declared_complexity(model_name: str) -> dict | None:
+    """The complexity class the layer declares on its class (`models.base.Attention.complexity`), if any."""
+    from models import get
+
+    declared = getattr(get(model_name), "complexity", None)
+    return dict(declared) if isinstance(declared, dict) else None
+
+
+def _param_count(model: nn.Module) -> int:
+    own = getattr(model, "param_count", None)
+    if callable(own):
+        return int(own())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _kernel(model: nn.Module) -> str | None:
+    own = getattr(model, "kernel", None)
+    return str(own()) if callable(own) else None
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
+
+
+def measure(config: BenchConfig) -> Record:
+    """Measure `config` in this process and return an `ok` Record; any failure propagates as an exception."""
+    started = time.time()
+    clock = time.perf_counter()
+    torch.set_num_threads(config.threads or DEFAULT_THREADS)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device cuda requested but torch.cuda.is_available() is False; use --device cpu")
+    dtype = getattr(torch, config.dtype)
+
+    model = build_model(config).to(device=device, dtype=dtype)
+    x = torch.randn(config.batch, config.seq_len, config.d_model, device=device, dtype=dtype)
+    bench = Bench(config, model, x, make_step(model, x, config.mode))
+    parts: dict = {}
+    for measurement in passes():
+        parts.update(measurement.run(bench))
+    record = Record(config=config, status="ok", kernel=_kernel(model), param_count=_param_count(model),
+                    device_name=_device_name(device), complexity=declared_complexity(config.model),
+                    timestamp=started, **parts)
+    del model, x, bench
+    release_memory(config.device)
+    record.duration_s = time.perf_counter() - clock
+    return record

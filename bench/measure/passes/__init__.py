@@ -1,0 +1,63 @@
+"""The registry of measurement passes: each pass measures one aspect of a built configuration.
+
+`bench.measure.harness.measure` builds the layer, its input and the step to time (a `Bench`), then runs
+every registered pass in `order` and puts what each returns (parts keyed by their Record field name,
+e.g. {"timing": Timing(...)}) into the Record. Every module of this package is imported on first use,
+so adding a measurement is one module here with a `@register_pass` class, plus its typed part on
+`bench.results.record.Record`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from bench.config import BenchConfig
+from bench.results.record import Part
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What a pass measures: the configuration, the built layer, its input and the step that is timed."""
+
+    config: BenchConfig
+    model: nn.Module
+    x: torch.Tensor
+    step: Callable[[], None]
+
+
+class Pass:
+    """One measurement pass; `run` returns the parts it measured, keyed by their Record field."""
+
+    name: ClassVar[str]
+    order: ClassVar[int]
+
+    def run(self, bench: Bench) -> dict[str, Part]:
+        raise NotImplementedError
+
+
+_PASSES: list[Pass] = []
+
+
+def register_pass(cls: type[Pass]) -> type[Pass]:
+    """Class decorator: run an instance of `cls` for every configuration, in `order`."""
+    if any(type(p).name == cls.name for p in _PASSES):
+        raise ValueError(f"measurement pass {cls.name!r} is registered twice")
+    _PASSES.append(cls())
+    _PASSES.sort(key=lambda p: p.order)
+    return cls
+
+
+def passes() -> list[Pass]:
+    """The registered passes, in the order they run."""
+    return list(_PASSES)
+
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

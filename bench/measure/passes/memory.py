@@ -1,0 +1,29 @@
+"""The memory pass: one untimed call whose peak memory is measured and whose FLOPs are counted.
+
+FlopCounterMode only reads shapes and keeps no tensors, so counting in the same call changes nothing
+that is allocated, and sharing the call saves one run of the layer per configuration.
+"""
+
+from __future__ import annotations
+
+from bench.measure.flops import analytic_flops, compare_flops, flop_counter
+from bench.measure.memory import measure_memory
+from bench.measure.passes import Bench, Pass, register_pass
+from bench.results.record import Flops, Memory, Part
+
+
+@register_pass
+class MemoryPass(Pass):
+    name = "memory"
+    order = 20
+
+    def run(self, bench: Bench) -> dict[str, Part]:
+        c = bench.config
+        weights = [*bench.model.parameters(), *bench.model.buffers()]
+        with flop_counter() as counter:
+            memory = measure_memory(bench.step, device=c.device, weights=weights, inputs=[bench.x])
+        counted = int(counter.get_total_flops())
+        analytic = analytic_flops(bench.model, c)
+        flops = Flops(analytic=analytic, analytic_elementwise=analytic_flops(bench.model, c, elementwise=True),
+                      counted=counted, agree=compare_flops(counted, analytic, f"{c.variant} ({c.scope}, {c.mode})"))
+        return {"memory": Memory.from_json(memory), "flops": flops}

@@ -1,0 +1,79 @@
+"""Executors: where configurations run. A session hands each configuration to one and stores what returns.
+
+An executor implements `submit(config)` (queue a configuration), `as_completed()` (yield a `Completed`
+for each submitted configuration as it finishes, including ones submitted while iterating) and
+`close()` (release its workers; `kill()` at once on an interrupt or error). `slots` is how many
+configurations it runs at once; the session never submits more than that ahead, so the budget
+predictor sees each result before it decides on the next configuration. Whatever fails inside a
+configuration (out of memory, a crash, a timeout) comes back as a Record with that status, never as an
+exception. Executors register by name, and every module of this package is imported on first use:
+adding one is one module with a `@register_executor` class.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bench.config import BenchConfig
+from bench.results.record import Record
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished configuration and the environment fingerprint of the process that measured it."""
+
+    record: Record
+    environment: dict | None
+
+
+class Executor:
+    """The interface every executor implements (see the module docstring)."""
+
+    name: ClassVar[str]
+    slots: int = 1
+
+    def prestart(self, max_memory_bytes: int | None) -> None:
+        """Start a worker early so its imports overlap the caller's start-up (optional)."""
+
+    def submit(self, config: BenchConfig) -> None:
+        raise NotImplementedError
+
+    def as_completed(self) -> Iterator[Completed]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+_EXECUTORS: dict[str, type[Executor]] = {}
+
+
+def register_executor(cls: type[Executor]) -> type[Executor]:
+    """Class decorator: make `cls` available to `make_executor` by its `name`."""
+    if cls.name in _EXECUTORS and _EXECUTORS[cls.name] is not cls:
+        raise ValueError(f"executor name {cls.name!r} is registered twice")
+    _EXECUTORS[cls.name] = cls
+    return cls
+
+
+def executor_names() -> list[str]:
+    """Names of the registered executors, sorted."""
+    return sorted(_EXECUTORS)
+
+
+def make_executor(name: str, **options: object) -> Executor:
+    """An executor by name, built with `options` (e.g. python=..., fresh_worker_per_config=...)."""
+    if name not in _EXECUTORS:
+        raise ValueError(f"unknown executor {name!r}; available: {', '.join(executor_names())}")
+    return _EXECUTORS[name](**options)
+
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

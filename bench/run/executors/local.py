@@ -1,0 +1,141 @@
+"""The local executor: one worker process at a time on this machine, each configuration isolated.
+
+Isolation policy
+----------------
+Every configuration is measured in a child process (bench.run.process, bench.run.worker), never in the
+session. One long-lived worker runs configurations one after another: reuse does not distort the
+numbers, because bench.measure resets the CUDA peak statistics and the kernel's peak-RSS mark
+(/proc/self/clear_refs) before each memory pass. The worker is replaced by a fresh one
+- after any failure (oom, error, timeout, crash): its state (allocator caches, a wedged CUDA context,
+  a half-finished thread) can no longer be trusted;
+- when the memory cap changes: `max_memory_bytes` is enforced inside the worker at start-up
+  (RLIMIT_DATA), so workers are keyed by their cap. The cap applies to `device="cpu"` configurations
+  only; CUDA configurations run in an uncapped worker (their device memory is bounded by the GPU);
+- before every configuration when `fresh_worker_per_config=True`.
+
+Outcomes
+--------
+- `ok`: the worker returned a Record.
+- `oom`: the measurement raised an out-of-memory error (CUDA OOM, MemoryError, "can't allocate memory",
+  including an allocation beyond the cap), or the worker died of SIGKILL, which is what the Linux
+  kernel's OOM killer sends (check `dmesg` to tell it from a manual `kill -9`).
+- `error`: the measurement raised anything else (`error` holds the last 20 lines of the traceback), or
+  the worker died of another signal or exited on its own (the message names the signal or exit code and
+  ends with the last lines the worker wrote to stderr), or broke the protocol.
+- `timeout`: no reply within `config.timeout_s` seconds of sending the configuration (worker start-up is
+  not counted); the worker's process group is killed with SIGKILL.
+`extra` notes the worker: `worker_pid`, and for failures `exception` (its type) or `exitcode`.
+A worker that cannot start at all (a broken environment, an import error) raises WorkerError: every
+configuration would fail alike. The environment fingerprint is taken by the first worker
+(`--fingerprint`), in the process that measures, before any memory cap.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+
+from bench.config import BenchConfig
+from bench.results.record import Record
+from bench.run.executors import Completed, Executor, register_executor
+from bench.run.process import Worker, WorkerExited, describe_exit
+from bench.run.protocol import run_request
+
+
+@register_executor
+class LocalExecutor(Executor):
+    """Runs configurations one at a time in a local worker process, reused until a failure or cap change."""
+
+    name = "local"
+    slots = 1
+
+    def __init__(self, python: str = sys.executable, *, fresh_worker_per_config: bool = False) -> None:
+        self.python = python
+        self.fresh = fresh_worker_per_config
+        self.worker: Worker | None = None
+        self.fingerprint: dict | None = None
+        self._queue: deque[BenchConfig] = deque()
+
+    def submit(self, config: BenchConfig) -> None:
+        self._queue.append(config)
+
+    def as_completed(self) -> Iterator[Completed]:
+        while self._queue:
+            record = self.run(self._queue.popleft())
+            yield Completed(record, self.fingerprint)
+
+    def start_for(self, config: BenchConfig) -> Worker:
+        """The current worker if it is alive and has the cap `config` needs, else a new one."""
+        cap = config.max_memory_bytes if config.device == "cpu" else None
+        if self.worker is not None and self.worker.proc.poll() is not None:
+            self.kill()
+        if self.worker is not None and self.worker.cap != cap:
+            self.close()
+        if self.worker is None:
+            self.worker = Worker(self.python, cap, fingerprint=self.fingerprint is None)
+        self.worker.wait_ready()
+        if self.fingerprint is None:
+            self.fingerprint = self.worker.fingerprint
+        return self.worker
+
+    def prestart(self, max_memory_bytes: int | None) -> None:
+        """Start a worker with that memory cap without waiting for it, so that its imports overlap the
+        caller's own start-up (validating a sweep); the first configuration then finds it ready."""
+        if self.worker is None:
+            self.worker = Worker(self.python, max_memory_bytes, fingerprint=self.fingerprint is None, wait=False)
+
+    def run(self, config: BenchConfig) -> Record:
+        """Measure `config` in a worker; a failure kills that worker and comes back as a failure Record."""
+        worker = self.start_for(config)
+        request = run_request(config)
+        key = request["key"]
+        started, clock = time.time(), time.monotonic()
+        try:
+            worker.send(request)
+            reply = worker.receive(clock + config.timeout_s)
+        except (WorkerExited, BrokenPipeError):
+            returncode = worker.wait_exit()
+            status, message = describe_exit(returncode)
+            tail = worker.stderr.tail()
+            return self._failure(config, status, f"{message}\n{tail}".rstrip(), started, clock,
+                                 {"exitcode": returncode, "worker_pid": worker.pid})
+        except ValueError as exc:
+            return self._failure(config, "error", f"the worker broke the protocol: {exc}", started, clock)
+        if reply is None:
+            return self._failure(config, "timeout", f"no result within timeout_s={config.timeout_s:g} s; the "
+                                 f"worker's process group was killed", started, clock)
+        if reply.get("key") != key or reply.get("type") not in ("result", "failure"):
+            return self._failure(config, "error", f"the worker broke the protocol: unexpected reply "
+                                 f"{json.dumps(reply)[:200]}", started, clock)
+        if reply["type"] == "failure":
+            return self._failure(config, reply["status"], reply["error"], started, clock,
+                                 {"exception": reply.get("exception"), "worker_pid": worker.pid})
+        try:
+            record = Record.from_json(reply["record"])
+        except (KeyError, TypeError, ValueError) as exc:
+            return self._failure(config, "error", f"the worker sent an invalid record: {exc}", started, clock)
+        record.extra = {**record.extra, "worker_pid": worker.pid}
+        if self.fresh:
+            self.close()
+        return record
+
+    def close(self) -> None:
+        """Let the current worker exit cleanly."""
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            worker.close()
+
+    def kill(self) -> None:
+        """Kill the current worker's process group at once."""
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            worker.kill()
+
+    def _failure(self, config: BenchConfig, status: str, error: str, started: float, clock: float,
+                 extra: dict | None = None) -> Record:
+        self.kill()
+        return Record(config=config, status=status, error=error, timestamp=started,
+                      duration_s=time.monotonic() - clock, extra=extra or {})

@@ -1,0 +1,14 @@
+"""`run_bench.py selfcheck`: a CUDA check without a device is bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.bench.cli.conftest import cli
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_selfcheck_on_cuda_without_a_device_is_one_line_and_exit_2(tmp_path):
+    done = cli("selfcheck", "--device", "cuda", cwd=tmp_path)
+    assert done.returncode == 2 and "no CUDA device" in done.stderr and len(done.stderr.splitlines()) == 1

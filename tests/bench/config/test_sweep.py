@@ -1,0 +1,126 @@
+"""Sweep files and flags expand into validated, ordered configurations; bad input fails before running."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.config import ModelSpec, Overrides, SweepError, custom_sweep, sweep_from_dict
+
+
+def _sweep(**overrides) -> dict:
+    data = {
+        "name": "t",
+        "base": {"seq_len": 64, "batch": 1, "d_model": 32, "n_heads": 4},
+        "axes": {"seq_len": [32, 64, 128]},
+        "models": [{"name": "softmax"}, {"name": "fastformer", "options": {"scorer": "official"}}],
+        "device": ["cpu"],
+    }
+    data.update(overrides)
+    return data
+
+
+def test_scan_varies_one_axis_at_a_time_around_the_base_point():
+    sweep = sweep_from_dict(_sweep(axes={"seq_len": [32, 128], "batch": [2, 4]}))
+    configs = sweep.expand(cuda_available=False)
+    points = {(c.seq_len, c.batch) for c in configs}
+    assert points == {(32, 1), (128, 1), (64, 2), (64, 4)}
+    assert len(configs) == 2 * len(points)
+
+
+def test_grid_is_the_full_product():
+    sweep = sweep_from_dict(_sweep(kind="grid", axes={"seq_len": [32, 128], "batch": [2, 4]}))
+    points = {(c.seq_len, c.batch) for c in sweep.expand(cuda_available=False)}
+    assert points == {(32, 2), (32, 4), (128, 2), (128, 4)}
+
+
+def test_tokens_coupling_sets_batch_from_seq_len():
+    sweep = sweep_from_dict(_sweep(tokens=256))
+    assert {(c.seq_len, c.batch) for c in sweep.expand(cuda_available=False)} == {(32, 8), (64, 4), (128, 2)}
+
+
+def test_series_grow_along_the_axis_and_models_are_interleaved():
+    configs = sweep_from_dict(_sweep()).expand(cuda_available=False)
+    assert [c.seq_len for c in configs] == [32, 32, 64, 64, 128, 128]
+    assert [c.variant for c in configs[:2]] == ["softmax", "fastformer[scorer=official]"]
+
+
+def test_auto_device_falls_back_to_cpu_and_cuda_without_gpu_is_refused():
+    assert {c.device for c in sweep_from_dict(_sweep(device=["auto"])).expand(cuda_available=False)} == {"cpu"}
+    assert {c.device for c in sweep_from_dict(_sweep(device=["auto"])).expand(cuda_available=True)} == {"cuda"}
+    with pytest.raises(SweepError, match="no CUDA device"):
+        sweep_from_dict(_sweep(device=["cuda"])).expand(cuda_available=False)
+
+
+def test_both_devices_in_one_sweep():
+    configs = sweep_from_dict(_sweep(device=["cpu", "cuda"])).expand(cuda_available=True)
+    assert {c.device for c in configs} == {"cpu", "cuda"}
+
+
+def test_per_model_max_seq_len_caps_its_series():
+    data = _sweep(models=[{"name": "softmax", "max_seq_len": 64}, {"name": "linear"}])
+    configs = sweep_from_dict(data).expand(cuda_available=False)
+    assert max(c.seq_len for c in configs if c.model == "softmax") == 64
+    assert max(c.seq_len for c in configs if c.model == "linear") == 128
+
+
+def test_timing_and_budget_tables_reach_every_configuration():
+    data = _sweep(timing={"warmup": 0, "min_repeats": 2, "budget_s": 0.01, "max_memory": "1GiB"},
+                  budget={"max_call_s": 1.5, "max_memory": "2GiB"})
+    sweep = sweep_from_dict(data)
+    assert sweep.budget.max_call_s == 1.5 and sweep.budget.max_memory_bytes == 2 * 1024**3
+    for config in sweep.expand(cuda_available=False):
+        assert (config.warmup, config.min_repeats, config.budget_s) == (0, 2, 0.01)
+        assert config.max_memory_bytes == 1024**3
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"kind": "cube"}, "kind must be one of"),
+    ({"models": []}, "at least one model"),
+    ({"models": [{"name": "nosuch"}]}, "unknown model 'nosuch'"),
+    ({"models": [{"name": "fastformer", "options": {"colour": 1}}]}, "no option"),
+    ({"models": [{"name": "fastformer", "options": {"scorer": "magic"}}]}, "scorer"),
+    ({"models": [{"name": "linformer"}], "causal": [True]}, "no causal form"),
+    ({"models": [{"name": "linformer", "options": {"max_len": 64}}]}, "max_len=64"),
+    ({"axes": {"width": [1]}}, "unknown axis 'width'"),
+    ({"axes": {"seq_len": [0]}}, "positive integer"),
+    ({"axes": {"seq_len": []}}, "lists no values"),
+    ({"base": {"seq_len": 64, "batch": 1, "d_model": 30, "n_heads": 4}}, "not divisible"),
+    ({"tokens": 100}, "not divisible"),
+    ({"tokens": 256, "axes": {"batch": [1, 2]}}, "remove the batch axis"),
+    ({"dtype": ["float8"]}, "dtype must be one of"),
+    ({"mode": ["inference"]}, "mode must be one of"),
+    ({"colour": "red"}, "unknown key"),
+    ({"timing": {"budget_s": -1}}, "budget_s"),
+    ({"timing": {"max_memory": "lots"}}, "cannot read memory size"),
+    ({"budget": {"max_call_s": 0}}, "max_call_s"),
+])
+def test_invalid_sweeps_fail_with_a_message_that_names_the_problem(overrides, message):
+    with pytest.raises(SweepError, match=message):
+        sweep_from_dict(_sweep(**overrides)).expand(cuda_available=False)
+
+
+def test_overrides_replace_only_the_fields_given_and_one_value_moves_an_axis_into_the_base():
+    sweep = sweep_from_dict(_sweep(axes={"seq_len": [32, 64, 128], "batch": [1, 2]}))
+    changed = sweep.with_overrides(Overrides(seq_len=[256], d_model=[16, 32], threads=1, max_memory="1GiB",
+                                             mode=["train"], causal=True))
+    assert changed.base["seq_len"] == 256 and "seq_len" not in changed.axes
+    assert changed.axes["d_model"] == (16, 32) and changed.axes["batch"] == (1, 2)
+    assert changed.timing.threads == 1 and changed.timing.max_memory_bytes == 2**30
+    assert changed.modes == ("train",) and changed.causal == (True,)
+    assert changed.models == sweep.models and changed.name == sweep.name
+    assert sweep.with_overrides(Overrides()) == sweep
+
+
+def test_overrides_are_validated_like_a_file():
+    sweep = sweep_from_dict(_sweep())
+    with pytest.raises(SweepError, match="dtype must be one of"):
+        sweep.with_overrides(Overrides(dtype=["float8"]))
+    with pytest.raises(SweepError, match="cannot read memory size"):
+        sweep.with_overrides(Overrides(max_memory="lots"))
+    assert Overrides(threads=2, dtype=["float32"]).given() == ["dtype", "threads"]
+
+
+def test_the_custom_sweep_measures_the_given_models_at_one_point():
+    configs = custom_sweep([ModelSpec("softmax")]).with_overrides(Overrides(device=["cpu"])).expand(
+        cuda_available=False)
+    assert [(c.model, c.seq_len, c.batch, c.d_model, c.n_heads) for c in configs] == [("softmax", 1024, 1, 256, 4)]

@@ -1,0 +1,40 @@
+"""bench.config.sweep_file: presets and TOML files read into validated sweeps, and back from `to_dict`."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.config import SweepError, list_presets, load_sweep, sweep_from_dict
+
+
+def test_sweep_files_are_read_and_their_errors_name_the_file(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('models = ["softmax"]\ndevice = ["cpu"]\n[base]\nseq_len = 16\nbatch = 1\n'
+                    'd_model = 16\nn_heads = 2\n')
+    assert load_sweep(good).name == "good"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("models = [\n")
+    with pytest.raises(SweepError, match="bad.toml is not valid TOML"):
+        load_sweep(bad)
+    with pytest.raises(SweepError, match="neither a preset"):
+        load_sweep(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("name", ["quick", "paper-fig2", "lra"])
+def test_every_preset_is_valid(name):
+    assert name in list_presets()
+    configs = load_sweep(name).expand(cuda_available=True)
+    assert configs
+
+
+def test_paper_fig2_preset_matches_the_paper_setup():
+    configs = load_sweep("paper-fig2").expand(cuda_available=True)
+    assert {c.seq_len for c in configs} == {2**k for k in range(7, 17)}
+    assert all(c.batch * c.seq_len == 65536 and c.d_model == 256 and c.n_heads == 16 for c in configs)
+    assert {c.mode for c in configs} == {"forward", "train"}
+
+
+def test_a_sweep_reads_back_from_its_own_mapping_unchanged():
+    for name in list_presets():
+        sweep = load_sweep(name)
+        assert sweep_from_dict(sweep.to_dict()) == sweep

@@ -1,0 +1,182 @@
+"""Specification of bench.measure.harness: one configuration measured in-process into an `ok` Record."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import warnings
+
+import pytest
+import torch
+
+from bench.config import BenchConfig
+from bench.measure.flops import FlopMismatchWarning, analytic_flops, compare_flops
+from bench.measure.harness import DEFAULT_THREADS, classify_exception, measure
+from bench.measure.memory import MEMORY_KEYS
+from bench.measure.passes import passes, register_pass
+from bench.results.record import Flops, Record
+from models.base import ModelError
+
+TOY = "tests.fixtures.toy_models"
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+has_block = importlib.util.find_spec("models.block") is not None
+
+
+def config(model: str = f"{TOY}:ToyAttention", **overrides) -> BenchConfig:
+    fields = {"model": model, "batch": 2, "seq_len": 64, "d_model": 32, "n_heads": 1, "warmup": 1,
+              "min_repeats": 3, "max_repeats": 50, "budget_s": 0.01, **overrides}
+    return BenchConfig(**fields)
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def assert_round_trips(record: Record) -> None:
+    again = Record.from_json(json.loads(record.to_line()))
+    assert again.to_json() == record.to_json()
+    assert again.row() == record.row()
+
+
+def test_forward_record_is_ok_complete_and_round_trips():
+    cfg = config()
+    record = measure(cfg)
+    assert record.status == "ok" and record.config == cfg
+    timing = record.timing
+    assert len(timing.samples_s) >= 3 and all(s > 0 for s in timing.samples_s)
+    assert timing.cold_s > 0 and timing.warmup == 1 and timing.timer == "perf_counter"
+    assert timing.threads == torch.get_num_threads() and timing.block_size >= 1
+    assert tuple(dataclasses.asdict(record.memory)) == MEMORY_KEYS and record.memory.peak_bytes > 0
+    assert record.memory.weights_bytes == 3 * 32 * 32 * 4
+    assert record.memory.inputs_bytes == 2 * 64 * 32 * 4
+    expected = 6 * 2 * 64 * 32**2 + 4 * 2 * 64**2 * 32
+    assert record.flops == Flops(analytic=expected, analytic_elementwise=expected + 5 * 2 * 64**2,
+                                 counted=expected, agree=True)
+    assert record.kernel == "toy-matmul" and record.param_count == 3 * 32 * 32
+    assert record.device_name and record.timestamp and record.duration_s > 0
+    assert record.env_id == ""  # the session sets it: the environment is the worker's
+    assert record.complexity == {"time": "quadratic", "memory": "quadratic"}
+    assert_round_trips(record)
+
+
+def test_train_counts_three_times_the_forward_matmuls_and_includes_gradients_in_the_peak():
+    record = measure(config(mode="train", seq_len=256, d_model=64))
+    forward = 6 * 2 * 256 * 64**2 + 4 * 2 * 256**2 * 64
+    assert record.flops.analytic == 3 * forward
+    assert record.flops.counted == 3 * forward
+    assert record.flops.agree is True
+    assert record.memory.peak_bytes > record.memory.weights_bytes
+    assert_round_trips(record)
+
+
+def test_train_leaves_no_gradients_behind_between_calls():
+    from bench.measure.harness import build_model, make_step
+
+    cfg = config(mode="train")
+    model = build_model(cfg)
+    x = torch.randn(2, 64, 32)
+    step = make_step(model, x, "train")
+    step()
+    assert x.requires_grad and x.grad is None
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.skipif(not has_block, reason="models.block is not available")
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_block_scope_wraps_the_attention_in_one_transformer_layer(mode):
+    record = measure(config(model=f"{TOY}:ToyLinear", scope="block", mode=mode))
+    attention_only = measure(config(model=f"{TOY}:ToyLinear", mode=mode))
+    assert record.status == "ok" and record.flops.agree is True
+    assert record.flops.counted > attention_only.flops.counted
+    assert record.param_count > attention_only.param_count
+    assert_round_trips(record)
+
+
+def test_threads_are_set_recorded_and_not_carried_into_the_next_configuration(restore_threads):
+    assert measure(config(threads=1)).timing.threads == 1
+    assert measure(config()).timing.threads == DEFAULT_THREADS
+
+
+def test_disagreeing_flop_counts_warn_with_numbers_and_store_false():
+    with pytest.warns(FlopMismatchWarning, match=r"counted 262,144 FLOPs but the analytic count is 131,072"):
+        record = measure(config(model=f"{TOY}:ToyMisreported"))
+    assert record.status == "ok" and record.flops.agree is False
+
+
+def test_agreement_tolerance_is_one_percent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert compare_flops(1009, 1000, "x") is True
+        assert compare_flops(None, 1000, "x") is None
+        assert compare_flops(1000, None, "x") is None
+    with pytest.warns(FlopMismatchWarning):
+        assert compare_flops(1011, 1000, "x") is False
+
+
+def test_user_layer_without_flops_or_kernel_gets_none_for_them():
+    record = measure(config(model=f"{TOY}:ToyUserLayer"))
+    assert record.flops.analytic is None and record.flops.analytic_elementwise is None
+    assert record.flops.agree is None and record.flops.counted == 2 * 2 * 64 * 32**2
+    assert record.kernel is None and record.param_count == 32 * 32 + 32
+    assert_round_trips(record)
+
+
+def test_analytic_flops_of_a_layer_without_an_elementwise_estimate_is_none():
+    class OnlyMatmuls(torch.nn.Module):
+        def flops(self, batch: int, seq_len: int) -> int:
+            return 7 * batch * seq_len
+
+    cfg = config()
+    assert analytic_flops(OnlyMatmuls(), cfg) == 7 * 2 * 64
+    assert analytic_flops(OnlyMatmuls(), cfg, elementwise=True) is None
+
+
+def test_failures_propagate_instead_of_becoming_records():
+    with pytest.raises(ModelError, match="unknown model"):
+        measure(config(model="no-such-model"))
+
+
+@pytest.mark.parametrize("exc, kind", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+    (MemoryError(), "oom"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                  "you tried to allocate 1099511627776 bytes"), "oom"),
+    (RuntimeError("CUDA error: out of memory"), "oom"),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), "error"),
+    (ValueError("out of memory"), "error"),
+    (ModelError("bad option"), "error"),
+])
+def test_classify_exception(exc, kind):
+    assert classify_exception(exc) == kind
+
+
+def test_a_real_host_allocation_failure_is_classified_oom():
+    with pytest.raises(RuntimeError) as info:
+        torch.empty(2**62, dtype=torch.uint8)
+    assert classify_exception(info.value) == "oom"
+
+
+@pytest.mark.cuda
+@cuda
+@pytest.mark.parametrize("mode", ["forward", "train"])
+def test_cuda_measurement_uses_events_and_the_allocator(mode):
+    record = measure(config(device="cuda", mode=mode))
+    assert record.status == "ok" and record.timing.timer == "cuda_event"
+    assert record.memory.method == "cuda_max_memory_allocated"
+    assert record.memory.cuda_peak_allocated_bytes == record.memory.peak_bytes > 0
+    assert record.flops.agree is True
+    assert_round_trips(record)
+
+
+def test_the_registered_passes_run_timing_first_then_memory_with_the_flops():
+    assert [p.name for p in passes()] == ["timing", "memory"]
+    with pytest.raises(ValueError, match="registered twice"):
+        register_pass(type(passes()[0]))
+
+
+def test_a_layer_without_a_declared_complexity_records_none_for_it():
+    assert measure(config(model=f"{TOY}:ToyUserLayer")).complexity is None
