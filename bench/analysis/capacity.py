@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.analysis.series import FAILED_STATUSES, MODEL_KEYS, SETTING_KEYS, iter_series, plain_value
+from bench.analysis.series import MODEL_KEYS, SETTING_KEYS, iter_series, plain_value
+from bench.results.record import NOT_FITTING
 
 LARGEST_FIT_COLUMNS = (
     *MODEL_KEYS, *SETTING_KEYS, "series", "coupling", "fixed", "largest_ok_seq_len", "largest_ok_batch",
@@ -20,13 +21,13 @@ def largest_fit(df: pd.DataFrame) -> pd.DataFrame:
     A configuration that is the only length of its setting is listed only when it failed.
     """
     rows = []
-    relevant = df[df["status"].isin(("ok", *FAILED_STATUSES))]
+    relevant = df[df["status"].isin(("ok", *NOT_FITTING))]
     for series in iter_series(relevant, "seq_len", include_singletons=True):
         frame = series.frame
         if len(frame) == 1 and frame["status"].iloc[0] == "ok":
             continue
         ok = frame[frame["status"] == "ok"]
-        failed = frame[frame["status"].isin(FAILED_STATUSES)]
+        failed = frame[frame["status"].isin(NOT_FITTING)]
         row = {**series.keys, "series": series.key, "coupling": series.coupling, "fixed": series.fixed_label,
                "largest_ok_seq_len": None, "largest_ok_batch": None, "smallest_failed_seq_len": None,
                "failed_batch": None, "failed_status": None, "failed_reason": None}

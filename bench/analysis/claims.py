@@ -50,7 +50,7 @@ TOLERANCE_RULE = (
 # Two models are compared where everything but the model matches (claims use non-causal rows only).
 PAIR_KEYS = (*(f for f in SETTING_FIELDS if f != "causal"), HARDWARE_FIELD, *SHAPE_FIELDS)
 # A claim is reported per device, hardware, dtype and scope (its source fixes the mode and sizes).
-SETTING_KEYS = ("device", HARDWARE_FIELD, "dtype", "scope")
+CLAIM_SETTING = ("device", HARDWARE_FIELD, "dtype", "scope")
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _evaluate(ok: pd.DataFrame, spec: _RatioClaim) -> list[ClaimCheck]:
     ahead_variants = [v for m in spec.ahead for v in _variants(rows, m)]
     behind_variants = [v for m in spec.behind for v in _variants(rows, m)]
     multi_behind = len(spec.behind) > 1
-    for setting_key, setting_rows in rows.groupby(list(SETTING_KEYS), sort=True):
+    for setting_key, setting_rows in rows.groupby(list(CLAIM_SETTING), sort=True):
         setting_text = "{} ({}), {}, {} scope".format(setting_key[0], setting_key[1] or "unknown device",
                                                      setting_key[2], setting_key[3])
         for ahead in ahead_variants:

@@ -27,9 +27,6 @@ from bench.results.identity import HARDWARE_FIELD, SETTING_FIELDS, SeriesKey
 # count is not a key: failed rows have no timing and so no thread count).
 SETTING_KEYS = (*SETTING_FIELDS, HARDWARE_FIELD)
 MODEL_KEYS = ("variant", "model", "options")
-AXES = ("seq_len", "batch", "d_model")
-# Outcomes that mark a size as beyond what fits (errors are bugs, not limits).
-FAILED_STATUSES = ("oom", "timeout", "skipped")
 
 # Per axis: (coupling, columns held constant, whether the metric is divided by the batch), in priority order.
 COUPLINGS = {

@@ -22,8 +22,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from bench.analysis.series import FAILED_STATUSES, Series, iter_series, sample_list  # noqa: E402
+from bench.analysis.series import Series, iter_series, sample_list  # noqa: E402
 from bench.results.identity import HARDWARE_FIELD, ConfigKey, SeriesKey  # noqa: E402
+from bench.results.record import NOT_FITTING  # noqa: E402
 
 AXIS_LABELS = {"seq_len": "sequence length N (tokens)", "batch": "batch size B", "d_model": "model width d"}
 DPI = 100
@@ -114,7 +115,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def _sweep_figures(df: pd.DataFrame, outdir: Path, axis: str, metric: str) -> list[Path]:
     """Metric against `axis`, one line per series, failures marked, per panel and coupling."""
-    relevant = df[df["status"].isin(("ok", *FAILED_STATUSES))]
+    relevant = df[df["status"].isin(("ok", *NOT_FITTING))]
     colors = _colors(df)
     written = []
     what = "time" if metric == "median_s" else "memory"
@@ -152,7 +153,7 @@ def _sweep_figure(series_list: list[Series], panel: Panel, axis: str, metric: st
             if anchor is None or x[0] < anchor[0]:
                 anchor = (x[0], med[0])
             x_max = max(x_max, float(x.max()))
-        failed = frame[frame["status"].isin(FAILED_STATUSES)]
+        failed = frame[frame["status"].isin(NOT_FITTING)]
         if not failed.empty:
             marked = True
             transform = blended_transform_factory(ax.transData, ax.transAxes)

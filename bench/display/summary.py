@@ -7,6 +7,7 @@ import pandas as pd
 from bench.config.units import format_seconds
 from bench.display.table import text_table
 from bench.results.identity import SETTING_FIELDS, ConfigKey, SeriesKey
+from bench.results.record import FAILED
 
 HEADERS = ("variant", "device", "dtype", "mode", "causal", "scope", "ok", "failed", "skipped", "longest N",
            "time there", "time~N^k (95% CI)", "verdict")
@@ -46,7 +47,7 @@ def render_summary(df: pd.DataFrame, scaling: pd.DataFrame) -> str:
         longest = ok.loc[ok["seq_len"].idxmax()] if len(ok) else None
         fit = _fit(scaling, _identity(key))
         rows.append((key.variant, key.device, key.dtype, key.mode, "causal" if key.causal else "-", key.scope,
-                     len(ok), int(group["status"].isin(["oom", "error", "timeout"]).sum()),
+                     len(ok), int(group["status"].isin(FAILED).sum()),
                      int((group["status"] == "skipped").sum()),
                      int(longest["seq_len"]) if longest is not None else "-",
                      format_seconds(longest["median_s"]) if longest is not None else "-",

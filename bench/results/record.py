@@ -20,6 +20,10 @@ from bench.results.stats import Summary
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "oom", "error", "timeout", "skipped")
+# The outcomes that are not a measurement, by what they mean:
+FAILED = ("oom", "error", "timeout")  # it ran and did not finish
+NOT_FITTING = ("oom", "timeout", "skipped")  # the size is beyond what fits (errors are bugs, not limits)
+NOT_MEASURED = ("oom", "error", "timeout", "skipped")  # every outcome but ok
 
 
 class Part:

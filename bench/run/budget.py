@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from bench.config import BenchConfig
 from bench.config.units import format_bytes, format_seconds
 from bench.results.identity import ConfigKey
-from bench.results.record import Prediction, Record
+from bench.results.record import NOT_FITTING, Prediction, Record
 
 MIN_EXPONENT = 1.0
 MAX_EXPONENT = 3.0
@@ -79,7 +79,7 @@ class BudgetPredictor:
             points = self._points.setdefault(key, [])
             points.append(Point(n, record.config.batch, record.summary.median, peak))
             points.sort(key=lambda p: p.seq_len)
-        elif record.status in ("oom", "timeout", "skipped"):
+        elif record.status in NOT_FITTING:
             known = self._failures.get(key)
             if known is None or n < known[0]:
                 self._failures[key] = (n, record.status)

@@ -10,8 +10,8 @@ from bench.display.context import ReportContext
 from bench.display.sections import section
 from bench.display.sections.common import paragraphs, setting
 from bench.display.table import markdown_table
+from bench.results.record import NOT_MEASURED
 
-FAILURE_STATUSES = ("oom", "timeout", "error", "skipped")
 HEADERS = ("status", "variant", "setting", "B", "N", "d", "h", "detail")
 
 
@@ -25,7 +25,7 @@ def _detail(r: pd.Series) -> str:
 @section(order=80)
 def render(ctx: ReportContext) -> str:
     """One row per configuration that did not run: the first line of its error or the skip's prediction."""
-    failed = ctx.df[ctx.df["status"].isin(FAILURE_STATUSES)]
+    failed = ctx.df[ctx.df["status"].isin(NOT_MEASURED)]
     if failed.empty:
         return paragraphs("## Failures and skipped configurations", "None: every configuration was measured.")
     rows = [(r["status"], r["variant"], setting(r), r["batch"], r["seq_len"], r["d_model"], r["n_heads"], _detail(r))

@@ -1,0 +1,93 @@
+"""Results as pandas tables: one row per configuration of each file, the form analysis and display read.
+
+Columns, in order
+-----------------
+Exactly `bench.results.record.COLUMNS`: the stored checksum `key`, `run_id`, `variant` (model with
+options), the identity fields `model`, `options` (JSON), `batch`, `seq_len`, `d_model`, `n_heads`,
+`causal`, `dtype`, `device`, `mode`, `scope`; outcome `status` (ok/oom/error/timeout/skipped) and `error`
+(traceback tail); timing statistics in seconds over the timed samples `n_samples`, `median_s`, `iqr_s`,
+`p10_s`, `p90_s`, `mean_s`, `min_s`, `noisy` (IQR/median > 10 %), `cold_s` (first call), `tokens_per_s`
+(batch*seq_len / median), the raw `samples_s` list, `threads`, `timer`; memory in bytes `peak_bytes`
+(above the pre-run baseline), `weights_bytes`, `inputs_bytes`, `cuda_peak_allocated_bytes`,
+`cuda_peak_reserved_bytes`, `nvml_process_bytes` and `memory_method`; FLOPs per call `flops_analytic`,
+`flops_analytic_elementwise`, `flops_counted` (FlopCounterMode), `flops_per_s`, `flops_agree`;
+`predicted_s`/`predicted_bytes`/`skip_reason` (for skipped configurations); then `kernel`,
+`param_count`, the layer's declared `complexity_time`/`complexity_memory` in sequence length, `env_id`,
+`device_name`, `timestamp` (Unix time) and `duration_s` (wall time of the whole measurement).
+
+After them come `hardware` (`bench.results.identity.hardware_key` of the row's environment and device,
+None when the environment is unknown) and environment columns, sorted: every top-level scalar field of
+the fingerprint the row's `env_id` names, prefixed `env_` (e.g. `env_torch_version`, `env_cpu_model`).
+Several files are concatenated: the same configuration measured in two files gives two rows (told apart
+by `run_id`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bench.results.identity import hardware_key
+from bench.results.record import COLUMNS, Record
+from bench.results.store import ResultStore, StorageError, StorageWarning, StoreContents
+
+HARDWARE = "hardware"
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def records_table(records: Iterable[Record], environments: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
+    """The table of some records, joined with the fingerprints (env_id -> fingerprint) they refer to."""
+    rows = []
+    env_columns: set[str] = set()
+    for record in records:
+        row = record.row()
+        fingerprint = (environments or {}).get(record.env_id)
+        row[HARDWARE] = hardware_key(fingerprint, record.config.device) if _known(fingerprint) else None
+        env = environment_columns(fingerprint or {})
+        env_columns.update(env)
+        row.update(env)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*COLUMNS, HARDWARE, *sorted(env_columns)])
+
+
+def load_results(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
+    """Results of one or more files as one table (see the module docstring for its columns)."""
+    frames = []
+    for path in _as_paths(paths):
+        contents = read_file(path)
+        frames.append(records_table(contents.records, contents.environments))
+    columns = list(dict.fromkeys(c for frame in frames for c in frame.columns))
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns] if len(frames) > 1 else frames[0]
+
+
+def environment_columns(fingerprint: Mapping) -> dict[str, object]:
+    """The fingerprint's top-level scalar fields as `env_<name>` columns (nested values are left out)."""
+    columns = {f"env_{name}": value for name, value in fingerprint.items() if isinstance(value, _SCALARS)}
+    return {name: value for name, value in columns.items() if name not in COLUMNS}
+
+
+def read_file(path: str | Path) -> StoreContents:
+    """An existing results file's contents, with its recoverable problems warned about."""
+    path = Path(path)
+    if not path.is_file():
+        raise StorageError(f"no results file at {path}; give the path `run_bench.py run --out` wrote")
+    contents = ResultStore(path).read()
+    for problem in contents.problems:
+        warnings.warn(problem, StorageWarning, stacklevel=3)
+    return contents
+
+
+def _known(fingerprint: Mapping | None) -> bool:
+    return bool(fingerprint) and bool(fingerprint.get("cpu_model") or fingerprint.get("gpu_name"))
+
+
+def _as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(paths, (str, Path)):
+        return [Path(paths)]
+    return [Path(p) for p in paths]

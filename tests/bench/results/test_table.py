@@ -1,0 +1,91 @@
+"""bench.results.table: results files as one pandas table, joined with their environments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bench.measure.environment import fingerprint
+from bench.results.identity import fingerprint_id
+from bench.results.record import COLUMNS
+from bench.results.store import ResultStore, StorageError, StorageWarning
+from bench.results.table import environment_columns, load_results, read_file, records_table
+from tests.bench.results.test_store import FINGERPRINT, make_record
+
+
+def test_load_results_has_exactly_the_record_columns_then_the_environment_columns(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append_environment(FINGERPRINT)
+    store.append(make_record(16))
+    store.append(make_record(32, status="timeout"))
+    table = load_results(store.path)
+    env_columns = ["env_cpu_logical_cores", "env_cpu_model", "env_gpu_name", "env_torch_version"]
+    assert list(table.columns) == [*COLUMNS, "hardware", *env_columns]
+    assert table["seq_len"].tolist() == [16, 32]
+    assert table["status"].tolist() == ["ok", "timeout"]
+    assert table["median_s"].iloc[0] == pytest.approx(0.011)
+    assert table["samples_s"].iloc[0] == [0.010, 0.012, 0.011]
+    assert table["env_cpu_model"].tolist() == ["Test CPU", "Test CPU"]
+    assert table["env_torch_version"].tolist() == ["2.13.0", "2.13.0"]
+    assert table.loc[1, "error"].endswith("RuntimeError: boom")
+
+
+def test_load_results_concatenates_files_and_joins_each_to_its_own_environment(tmp_path):
+    other_fp = {**FINGERPRINT, "cpu_model": "Other CPU"}
+    paths = []
+    for name, fp in (("a.jsonl", FINGERPRINT), ("b.jsonl", other_fp)):
+        store = ResultStore(tmp_path / name)
+        env_id = store.append_environment(fp)
+        record = make_record(16)
+        record.env_id = env_id
+        store.append(record)
+        paths.append(store.path)
+    table = load_results(paths)
+    assert table["env_cpu_model"].tolist() == ["Test CPU", "Other CPU"]
+    assert table["key"].nunique() == 1
+    assert {env for path in paths for env in read_file(path).environments} == {fingerprint_id(FINGERPRINT),
+                                                                               fingerprint_id(other_fp)}
+
+
+def test_load_results_of_an_empty_file_is_an_empty_table_with_the_columns(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text("")
+    assert list(load_results(path).columns) == [*COLUMNS, "hardware"]
+
+
+def test_load_results_warns_about_recoverable_problems_and_refuses_a_missing_file(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append_environment(FINGERPRINT)
+    store.append(make_record())
+    with open(store.path, "a") as fh:
+        fh.write('{"kind": "res')
+    with pytest.warns(StorageWarning, match="torn last line"):
+        assert len(load_results(store.path)) == 1
+    with pytest.raises(StorageError, match="no results file"):
+        load_results(tmp_path / "missing.jsonl")
+
+
+def test_environment_columns_flatten_the_real_fingerprints_scalar_fields():
+    fp = fingerprint()
+    columns = environment_columns(fp)
+    assert columns["env_torch_version"] == fp["torch_version"]
+    assert columns["env_cpu_model"] == fp["cpu_model"]
+    assert "env_gpu_name" in columns
+    assert "env_packages" not in columns
+
+
+def test_the_hardware_column_names_the_cpu_or_gpu_and_is_empty_for_an_unknown_environment():
+    cpu, unknown = make_record(16), make_record(32)
+    unknown.env_id = "nowhere"
+    table = records_table([cpu, unknown], {cpu.env_id: FINGERPRINT})
+    assert table["hardware"].iloc[0] == "cpu:Test CPU x2" and pd.isna(table["hardware"].iloc[1])
+    gpu = {**FINGERPRINT, "gpu_name": "NVIDIA H200"}
+    assert records_table([cpu], {cpu.env_id: gpu})["hardware"].tolist() == ["cpu:Test CPU x2"]
+
+
+def test_reading_results_imports_no_torch():
+    code = "import sys, bench.results.table, bench.results.store; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
