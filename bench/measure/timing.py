@@ -12,7 +12,7 @@ Methodology
    1 ms on CUDA (event resolution, launch/sync overhead) and 50 us on CPU; `k` is capped at 1000.
 4. Stopping rule: blocks are repeated until BOTH at least `min_repeats` samples exist AND the measured
    phase has lasted at least `budget_s` seconds of wall time; it stops early only at `max_repeats`
-   samples. Every raw sample is kept (seconds per call); summarising is left to `bench.stats`.
+   samples. Every raw sample is kept (seconds per call); summarising is left to `bench.results.stats`.
 
 Clocks: on CPU `time.perf_counter`. On CUDA a pair of `torch.cuda.Event(enable_timing=True)` brackets
 each block, with one synchronisation per block (not per call); the device is synchronised before any

@@ -1,4 +1,4 @@
-"""Specification of bench.environment: a complete, JSON-able, quick fingerprint with a stable id."""
+"""Specification of bench.measure.environment: a complete, JSON-able, quick fingerprint with a stable id."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_fingerprint_is_quick_even_uncached():
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fingerprint_does_not_initialise_cuda_so_the_caller_can_still_fork():
-    code = ("import torch, bench.environment as e; fp = e.fingerprint(); "
+    code = ("import torch, bench.measure.environment as e; fp = e.fingerprint(); "
             "print(fp['gpu_name'] is not None, torch.cuda.is_initialized())")
     done = subprocess.run([sys.executable, "-c", code], cwd=environment.REPO_DIR, capture_output=True,
                           text=True, timeout=120, check=True)

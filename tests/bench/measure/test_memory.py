@@ -1,4 +1,4 @@
-"""Specification of bench.memory: peak above baseline, weights and inputs apart, methods named."""
+"""Specification of bench.measure.memory: peak above baseline, weights and inputs apart, methods named."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Specification of bench.timing: cold call apart, warm-up, stopping rule, blocking, clocks."""
+"""Specification of bench.measure.timing: cold call apart, warm-up, stopping rule, blocking, clocks."""
 
 from __future__ import annotations
 
