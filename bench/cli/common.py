@@ -28,7 +28,8 @@ class LoadedResults:
 
 
 def load_results_file(results_path: Path) -> LoadedResults:
-    """Read a results file once; a file the store rejects is a UsageError."""
+    """Read a results file once; a file the store rejects is a UsageError. Rows of layers that carry no
+    declared complexity (files from before records stored it) get the class the layer declares now."""
     from bench.results.store import ResultStore, StorageError
     from bench.results.table import read_file, records_table
 
@@ -38,5 +39,23 @@ def load_results_file(results_path: Path) -> LoadedResults:
         raise UsageError(str(exc)) from exc
     info = ResultStore(results_path).run_info(contents)
     command = info.command if info else f"(the command that made {results_path} was not recorded)"
-    return LoadedResults(results_path, records_table(contents.records, contents.environments),
-                         contents.environments, command)
+    table = with_declared_complexity(records_table(contents.records, contents.environments))
+    return LoadedResults(results_path, table, contents.environments, command)
+
+
+def with_declared_complexity(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of registered layers that carry no complexity (files written before records stored it) get
+    the class the layer declares now; other rows are left as they are."""
+    missing = df["complexity_time"].isna() & df["complexity_memory"].isna()
+    if not missing.any():
+        return df
+    import models
+
+    filled = df.copy()
+    for name in set(filled.loc[missing, "model"]) & set(models.available()):
+        declared = models.describe(name).complexity
+        rows = missing & (filled["model"] == name)
+        filled.loc[rows, "complexity_time"] = declared.get("time")
+        filled.loc[rows, "complexity_memory"] = declared.get("memory")
+    return filled
+

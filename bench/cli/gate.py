@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
-from bench.display.gate import render_gate_report
-from bench.gate import GateError, load_baseline, load_policy, make_baseline, run_gate, save_baseline
-from bench.results.store import StorageError
-from bench.results.table import load_results
+from bench.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, with_declared_complexity
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             print(f"error: results file {path} does not exist", file=sys.stderr)
             return EXIT_BAD_INPUT
+    from bench.gate import GateError
+    from bench.results.store import StorageError
+
     try:
         return _update_baseline(args) if args.update_baseline else _gate(args)
     except (GateError, StorageError, OSError) as exc:
@@ -28,17 +31,29 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
 
 
+def _results(args: argparse.Namespace) -> pd.DataFrame:
+    """The results files as one table, with declared complexity filled in for files that predate it."""
+    from bench.results.table import load_results
+
+    return with_declared_complexity(load_results(args.results))
+
+
 def _gate(args: argparse.Namespace) -> int:
+    from bench.display.gate import render_gate_report
+    from bench.gate import load_baseline, load_policy, run_gate
+
     policy = load_policy(args.policy)
     baseline = load_baseline(args.baseline)
-    report = run_gate(load_results(args.results), baseline, policy)
+    report = run_gate(_results(args), baseline, policy)
     print(render_gate_report(report))
     return EXIT_OK if report.passed else EXIT_FAILURE
 
 
 def _update_baseline(args: argparse.Namespace) -> int:
+    from bench.gate import load_policy, make_baseline, save_baseline
+
     policy = load_policy(args.policy)
-    baseline = make_baseline(load_results(args.results), policy)
+    baseline = make_baseline(_results(args), policy)
     save_baseline(args.baseline, baseline)
     n_ratios = sum(entry["ratio"] is not None for entry in baseline.configurations.values())
     print(f"wrote baseline {args.baseline}: {len(baseline.configurations)} configuration(s) "

@@ -32,27 +32,10 @@ def report_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def with_declared_complexity(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of registered layers that carry no complexity (files written before records stored it) get
-    the class the layer declares now; other rows are left as they are."""
-    missing = df["complexity_time"].isna() & df["complexity_memory"].isna()
-    if not missing.any():
-        return df
-    import models
-
-    filled = df.copy()
-    for name in set(filled.loc[missing, "model"]) & set(models.available()):
-        declared = models.describe(name).complexity
-        rows = missing & (filled["model"] == name)
-        filled.loc[rows, "complexity_time"] = declared.get("time")
-        filled.loc[rows, "complexity_memory"] = declared.get("memory")
-    return filled
-
-
 def render_report_files(loaded: LoadedResults, outdir: Path, time_scaling: pd.DataFrame | None = None) -> Path:
     """Write outdir/report.md and its plots; `time_scaling` is the seq_len time fit when already computed."""
     from bench.display.report import write_report
 
-    df = with_declared_complexity(loaded.table)
+    df = loaded.table
     return write_report(df, loaded.environments, outdir, run_id=str(df["run_id"].iloc[0]) if len(df) else "",
                         command=loaded.command, time_scaling=time_scaling)

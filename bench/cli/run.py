@@ -110,12 +110,10 @@ def _results_path(target: str) -> Path:
 def _requested_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:
     """The sweep file or preset (or the custom base), with every flag the user gave laid over it."""
     if args.sweep:
-        base = load_sweep(args.sweep)
-    elif overrides.models:
-        base = custom_sweep(overrides.models)
-    else:
-        raise UsageError("no models to run: give a sweep (e.g. quick) or --models fastformer,softmax")
-    return base.with_overrides(overrides)
+        return load_sweep(args.sweep, overrides)
+    if overrides.models:
+        return custom_sweep(overrides)
+    raise UsageError("no models to run: give a sweep (e.g. quick) or --models fastformer,softmax")
 
 
 def _resumed_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:

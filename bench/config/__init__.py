@@ -5,8 +5,8 @@ the command line's flags are laid over a sweep with `Sweep.with_overrides`.
 """
 
 from bench.config.bench_config import DEVICES, DTYPES, MODES, SCOPES, BenchConfig, ConfigError
-from bench.config.sweep import AXES, Budget, ModelSpec, Overrides, Sweep, SweepError, Timing, custom_sweep
-from bench.config.sweep_file import PRESET_DIR, list_presets, load_sweep, sweep_from_dict
+from bench.config.sweep import AXES, Budget, ModelSpec, Overrides, Sweep, SweepError, Timing
+from bench.config.sweep_file import PRESET_DIR, custom_sweep, list_presets, load_sweep, sweep_from_dict
 
 __all__ = ["AXES", "DEVICES", "DTYPES", "MODES", "PRESET_DIR", "SCOPES", "BenchConfig", "Budget", "ConfigError",
            "ModelSpec", "Overrides", "Sweep", "SweepError", "Timing", "custom_sweep", "list_presets", "load_sweep",

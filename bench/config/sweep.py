@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 from bench.config.bench_config import DTYPES, MODES, SCOPES, BenchConfig, ConfigError
 from bench.config.units import parse_bytes
@@ -198,41 +198,10 @@ class Sweep:
         return data
 
     def with_overrides(self, overrides: Overrides) -> Sweep:
-        """This sweep with the fields `overrides` sets replaced (the command line's flags), re-validated.
+        """This sweep with the fields `overrides` sets replaced (the command line's flags), re-validated."""
+        from bench.config.sweep_file import sweep_from_dict
 
-        An axis given one value becomes part of the base point; several values make it a swept axis.
-        """
-        o = overrides
-        base, axes = dict(self.base), dict(self.axes)
-        for axis in AXES:
-            values = getattr(o, axis)
-            if values:
-                if len(values) == 1:
-                    base[axis] = values[0]
-                    axes.pop(axis, None)
-                else:
-                    axes[axis] = tuple(values)
-                    base.setdefault(axis, values[0])
-        timing = {name: getattr(o, name) for name in ("warmup", "min_repeats", "max_repeats", "budget_s",
-                                                        "timeout_s", "threads") if getattr(o, name) is not None}
-        if o.max_memory is not None:
-            timing["max_memory_bytes"] = size_field("timing.max_memory", o.max_memory)
-        budget = {}
-        if o.max_call_s is not None:
-            budget["max_call_s"] = o.max_call_s
-        if o.budget_memory is not None:
-            budget["max_memory_bytes"] = size_field("budget.max_memory", o.budget_memory)
-        changes = {"base": base, "axes": axes, "timing": replace(self.timing, **timing),
-                   "budget": replace(self.budget, **budget)}
-        for name, value in (("models", o.models), ("devices", o.device), ("dtypes", o.dtype), ("modes", o.mode)):
-            if value:
-                changes[name] = tuple(value)
-        if o.causal is not None:
-            changes["causal"] = (o.causal,)
-        for name in ("kind", "scope", "tokens"):
-            if getattr(o, name) is not None:
-                changes[name] = getattr(o, name)
-        return replace(self, **changes)
+        return sweep_from_dict(overrides.onto(self.to_dict()))
 
 
 @dataclass(frozen=True)
@@ -261,6 +230,37 @@ class Overrides:
     max_call_s: float | None = None
     budget_memory: str | int | None = None
 
+    def onto(self, data: dict) -> dict:
+        """A copy of a sweep's TOML-shaped mapping with these fields laid over it (what a file says, then
+        the flags). An axis given one value becomes part of the base point; several make it swept."""
+        data = {**data, "base": dict(data.get("base", {})), "axes": dict(data.get("axes", {})),
+                "timing": dict(data.get("timing", {})), "budget": dict(data.get("budget", {}))}
+        for axis in AXES:
+            values = list(getattr(self, axis))
+            if len(values) == 1:
+                data["base"][axis] = values[0]
+                data["axes"].pop(axis, None)
+            elif values:
+                data["axes"][axis] = values
+                data["base"].setdefault(axis, values[0])
+        if self.models:
+            data["models"] = [{"name": m.name, "options": dict(m.options)} for m in self.models]
+        for key, value in (("device", self.device), ("dtype", self.dtype), ("mode", self.mode)):
+            if value:
+                data[key] = list(value)
+        if self.causal is not None:
+            data["causal"] = [self.causal]
+        for key in ("kind", "scope", "tokens"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        for key in ("warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory", "threads"):
+            if getattr(self, key) is not None:
+                data["timing"][key] = getattr(self, key)
+        for key, name in (("max_call_s", "max_call_s"), ("budget_memory", "max_memory")):
+            if getattr(self, key) is not None:
+                data["budget"][name] = getattr(self, key)
+        return data
+
     def given(self) -> list[str]:
         """Names of the fields that are set."""
         return [f.name for f in fields(self) if _is_set(getattr(self, f.name))]
@@ -270,10 +270,8 @@ def _is_set(value: object) -> bool:
     return value is not None and not (isinstance(value, (list, tuple)) and not value)
 
 
-def custom_sweep(models: Sequence[ModelSpec]) -> Sweep:
-    """The sweep the command line starts from when it names models but no sweep file."""
-    return Sweep(name="custom", models=tuple(models), base={"batch": 1, "d_model": 256, "n_heads": 4, "seq_len": 1024},
-                 axes={})
+# The sweep the command line starts from when it names models but no sweep file.
+CUSTOM_SWEEP = {"name": "custom", "base": {"batch": 1, "d_model": 256, "n_heads": 4, "seq_len": 1024}}
 
 
 def positive_int(label: str, value: object) -> None:

@@ -48,16 +48,27 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from pathlib import Path
 
-from bench.config import toml
-from bench.config.sweep import Budget, ModelSpec, Sweep, SweepError, Timing, positive_int, size_field
+from bench.config.sweep import (
+    CUSTOM_SWEEP,
+    Budget,
+    ModelSpec,
+    Overrides,
+    Sweep,
+    SweepError,
+    Timing,
+    positive_int,
+    size_field,
+)
+from bench.config.toml import TOMLDecodeError, loads
 
 PRESET_DIR = Path(__file__).with_name("presets")
 _TOP_LEVEL = {"name", "description", "kind", "device", "dtype", "mode", "causal", "scope", "tokens", "base",
               "axes", "timing", "budget", "models"}
 
 
-def load_sweep(name_or_path: str | Path) -> Sweep:
-    """A preset by name (e.g. `quick`) or a sweep TOML file, validated; errors name the file and problem."""
+def load_sweep(name_or_path: str | Path, overrides: Overrides | None = None) -> Sweep:
+    """A preset by name (e.g. `quick`) or a sweep TOML file, with `overrides` (the flags) laid over what
+    it says, then validated; errors name the file and the problem."""
     if str(name_or_path) in list_presets():
         path = PRESET_DIR / f"{name_or_path}.toml"
     else:
@@ -66,9 +77,11 @@ def load_sweep(name_or_path: str | Path) -> Sweep:
         raise SweepError(f"sweep {str(name_or_path)!r} is neither a preset ({', '.join(list_presets())}) "
                          f"nor an existing TOML file")
     try:
-        data = toml.loads(path.read_text())
-    except toml.TOMLDecodeError as exc:
+        data = loads(path.read_text())
+    except TOMLDecodeError as exc:
         raise SweepError(f"sweep file {path} is not valid TOML: {exc}") from exc
+    if overrides is not None:
+        data = overrides.onto(data)
     try:
         return sweep_from_dict(data, default_name=path.stem)
     except SweepError as exc:
@@ -155,3 +168,8 @@ def _budget(table: dict) -> Budget:
         raise SweepError(f"budget.max_call_s must be a positive number of seconds, got {max_call!r}")
     memory = table.get("max_memory")
     return Budget(max_call_s=max_call, max_memory_bytes=size_field("budget.max_memory", memory) if memory else None)
+
+
+def custom_sweep(overrides: Overrides) -> Sweep:
+    """The sweep of flags alone: models and sizes from `overrides` over CUSTOM_SWEEP's base point."""
+    return sweep_from_dict(overrides.onto(CUSTOM_SWEEP))

@@ -48,6 +48,10 @@ def scaling_checks(run_fits: dict[SeriesKey, dict], baseline: Baseline, policy: 
                                memory_class=entry["complexity"]["memory"])
         for metric, bound in (("time", rule.time_exponent_max), ("memory", rule.memory_exponent_max)):
             if bound is None:
+                if current is not None and current.get(metric) is not None:
+                    checks.append(CheckResult("scaling", subject, f"{metric} exponent", None, None, None, None,
+                                              "skipped", f"no bound: the layer declares no {metric} complexity "
+                                              f"class and the policy names none for it", key))
                 continue
             base_slope = (before.get(metric) or {}).get("slope")
             if current is None:

@@ -148,11 +148,6 @@ class SeriesKey:
         text = (f"{self.variant} " if self.model else "") + fixed
         return text + _setting_text(self.causal, self.dtype, self.device, self.mode, self.scope)
 
-    def without_model(self) -> SeriesKey:
-        """The same series spanning every model (the identity of a comparison between models)."""
-        return SeriesKey(self.axis, self.coupling, self.fixed, self.causal, self.dtype, self.device, self.mode,
-                         self.scope, self.hardware)
-
 
 def fingerprint_id(fp: Mapping) -> str:
     """Stable short hash of the hardware and software fields (ID_FIELDS) of a fingerprint."""

@@ -26,8 +26,9 @@ Run metadata
   the report read them from the results file itself. Files written before this line existed kept them
   in a `run_info.json` beside the results file, which `run_info()` still reads.
 
-Records are identified by `bench.results.identity.ConfigKey`; the stored `key` is a checksum of the
-whole configuration, verified on reading. The table form of a file is `bench.results.table`.
+Records are identified by `bench.results.identity.ConfigKey`, which leaves out the timing policy
+(repeats, budget, threads, seed): a file holds one measurement per key. The stored `key` is a checksum
+of the whole configuration, verified on reading. The table form of a file is `bench.results.table`.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024), "MALLOC_TRIM_T
 
 
 def worker_environment() -> dict[str, str]:
-    """The runner's environment with PYTHONPATH = repository root, working directory, existing PYTHONPATH,
+    """The session's environment with PYTHONPATH = repository root, working directory, existing PYTHONPATH,
     and glibc malloc thresholds fixed (STEADY_MALLOC) unless the user set them."""
     env = {**STEADY_MALLOC, **os.environ}
     entries = [str(REPO_ROOT), os.getcwd(), *env.get("PYTHONPATH", "").split(os.pathsep)]
@@ -73,7 +73,7 @@ def describe_exit(returncode: int | None) -> tuple[str, str]:
 
 
 class StderrPump(threading.Thread):
-    """Copies a worker's stderr to the runner's, keeping the last lines for failure reports."""
+    """Copies a worker's stderr to the session's, keeping the last lines for failure reports."""
 
     def __init__(self, pipe: IO[bytes], sink: TextIO) -> None:
         super().__init__(name="worker-stderr", daemon=True)
@@ -100,7 +100,7 @@ class StderrPump(threading.Thread):
 
 
 class Worker:
-    """One `python -m bench.run.worker` process in its own process group, and the runner's end of its pipes."""
+    """One `python -m bench.run.worker` process in its own process group, and the session's end of its pipes."""
 
     def __init__(self, python: str, cap: int | None, *, fingerprint: bool, wait: bool = True) -> None:
         """Start the worker; with wait=False return at once and let `wait_ready` collect its hello."""

@@ -1,6 +1,6 @@
 """The JSON Lines protocol between a session and its worker processes (never pickle).
 
-The runner writes requests to the worker's stdin and reads replies from its stdout:
+The session writes requests to the worker's stdin and reads replies from its stdout:
 
 - on start the worker replies `{"type": "ready", "pid", "protocol", "max_memory_bytes",
   "baseline_data_bytes", "fingerprint"}` (`fingerprint` is bench.measure.environment.fingerprint() of that

@@ -118,6 +118,9 @@ def run_configs(configs: Sequence[BenchConfig], store: ResultStore, *, run_id: s
             raise RunnerError(f"{store.path} already holds {len(contents.records)} results; pass --resume "
                               f"(resume=True) to finish that run, or choose a new output path")
         if run_info is not None:
+            legacy = store.run_info(contents) if resume and not contents.runs else None
+            if legacy is not None:  # a file from before run lines: keep how it was started first
+                store.append_run(legacy)
             store.append_run(run_info)
         done = {record.key for record in contents.records}
         if budget is not None:

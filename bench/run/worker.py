@@ -23,7 +23,7 @@ for the whole process anyway, and without it every gc.collect() bench.measure ma
 configuration) walks all of them, about 0.2-0.8 s each.
 
 The worker asks the kernel to SIGKILL it when its parent dies (Linux prctl PR_SET_PDEATHSIG), so a
-runner killed with SIGKILL leaves no worker measuring behind it.
+session killed with SIGKILL leaves no worker measuring behind it.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Channel:
 
 
 def die_with_parent(parent_pid: int | None) -> None:
-    """Have the kernel SIGKILL this process when the runner dies (Linux); exit now if it already has."""
+    """Have the kernel SIGKILL this process when the session dies (Linux); exit now if it already has."""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
@@ -133,7 +133,7 @@ def serve_request(message: dict, measure: Callable[[BenchConfig], Record],
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve requests from the runner until told to exit or its pipe closes."""
+    """Serve requests from the session until told to exit or its pipe closes."""
     parser = argparse.ArgumentParser(prog="python -m bench.run.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--max-memory-bytes", type=int, default=None, help="RLIMIT_DATA cap in bytes")
     parser.add_argument("--fingerprint", action="store_true", help="send the environment fingerprint")

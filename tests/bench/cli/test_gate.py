@@ -77,3 +77,11 @@ def test_gate_cli_writes_a_baseline_and_passes_the_same_run(tiny_run, tmp_path):
 def test_the_gate_command_imports_no_torch():
     code = "import sys, bench.cli.gate, bench.gate; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_results_from_before_records_carried_a_complexity_are_still_bounded_by_their_class(tmp_path):
+    legacy = cli("gate", "--update-baseline", "--baseline", str(tmp_path / "b.json"), "reports/quick-cpu/results.jsonl")
+    assert legacy.returncode == 0, legacy.stderr
+    done = cli("gate", "--baseline", str(tmp_path / "b.json"), "reports/quick-cpu/results.jsonl")
+    assert done.returncode == 1 and "FAIL    scaling    linformer" in done.stdout
+    assert done.stdout.count("time exponent") >= 9

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.cli.report import with_declared_complexity
+from bench.cli.common import with_declared_complexity
 from tests.bench.cli.conftest import cli
 from tests.fixtures.synthetic import Law, frame, sweep
 

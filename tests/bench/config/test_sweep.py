@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config import ModelSpec, Overrides, SweepError, custom_sweep, sweep_from_dict
+from bench.config import ModelSpec, Overrides, SweepError, custom_sweep, load_sweep, sweep_from_dict
 
 
 def _sweep(**overrides) -> dict:
@@ -121,6 +121,19 @@ def test_overrides_are_validated_like_a_file():
 
 
 def test_the_custom_sweep_measures_the_given_models_at_one_point():
-    configs = custom_sweep([ModelSpec("softmax")]).with_overrides(Overrides(device=["cpu"])).expand(
-        cuda_available=False)
+    configs = custom_sweep(Overrides(models=[ModelSpec("softmax")], device=["cpu"])).expand(cuda_available=False)
     assert [(c.model, c.seq_len, c.batch, c.d_model, c.n_heads) for c in configs] == [("softmax", 1024, 1, 256, 4)]
+
+
+def test_flags_are_laid_over_the_file_before_it_is_validated(tmp_path):
+    partial = tmp_path / "partial.toml"
+    partial.write_text('device = ["cpu"]\n[base]\nseq_len = 16\nbatch = 1\n')
+    with pytest.raises(SweepError, match="models is required"):
+        load_sweep(partial)
+    sweep = load_sweep(partial, Overrides(models=[ModelSpec("softmax")], d_model=[32], n_heads=[4]))
+    assert [(c.model, c.d_model) for c in sweep.expand(cuda_available=False)] == [("softmax", 32)]
+
+
+def test_budget_flags_are_validated_like_the_file():
+    with pytest.raises(SweepError, match="max_call_s must be a positive number"):
+        sweep_from_dict(_sweep()).with_overrides(Overrides(max_call_s=0.0))

@@ -124,7 +124,8 @@ def test_a_layer_without_a_policy_entry_is_bounded_by_its_declared_complexity_cl
     assert (as_linear.threshold, as_linear.status) == (1.2, "fail")
     [as_quadratic] = linear_time_checks("quadratic")
     assert (as_quadratic.threshold, as_quadratic.status) == (3.0, "pass")
-    assert linear_time_checks(None) == []  # no class declared, no entry: no bound
+    [unbounded] = linear_time_checks(None)  # no class declared, no entry: no bound, and the gate says so
+    assert unbounded.status == "skipped" and unbounded.reason.startswith("no bound")
 
 
 def test_a_crossover_that_moves_two_grid_steps_later_fails_while_speeds_pass(policy, baseline):

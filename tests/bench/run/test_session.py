@@ -374,3 +374,13 @@ def test_any_executor_can_run_a_session_and_the_run_line_comes_first(tmp_path):
     assert [line["kind"] for line in lines] == ["run", "environment", "result", "result", "result"]
     assert {r.env_id for r in store.read().records} == {summary.env_id}
     assert store.run_info().command == "python run_bench.py run x"
+
+
+def test_resuming_a_file_from_before_run_lines_keeps_its_original_command_first(tmp_path):
+    store = ResultStore(tmp_path / "r.jsonl")
+    store.append(Record(config=cheap("Probe", seq_len=8), status="error", error="x"))
+    (tmp_path / "run_info.json").write_text(json.dumps({"run_id": "old", "command": "python run_bench.py run x"}))
+    run_configs([cheap("Probe", seq_len=8)], store, run_id="again", resume=True, executor=ListExecutor(),
+                run_info=RunInfo("again", "python run_bench.py run --resume x", None))
+    assert [run.command for run in store.read().runs] == ["python run_bench.py run x",
+                                                          "python run_bench.py run --resume x"]
