@@ -1,7 +1,7 @@
 """What to measure: sweeps (read from TOML presets, files and flags) and the configurations they expand to.
 
 The lowest layer: it imports nothing else of bench. `Sweep` is the only reader of sweep files;
-the command line's flags are laid over a sweep with `Sweep.with_overrides`.
+the command line's flags are `Overrides`, laid over a sweep file's mapping by `load_sweep`.
 """
 
 from bench.config.bench_config import DEVICES, DTYPES, MODES, SCOPES, BenchConfig, ConfigError

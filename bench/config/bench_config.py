@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 DEVICES = ("cpu", "cuda")
 MODES = ("forward", "train")
 SCOPES = ("attention", "block")
+
+
+def options_text(options: Mapping | str | None) -> str:
+    """Canonical JSON of a model's options (sorted keys), the form keys and table columns hold."""
+    if isinstance(options, str):
+        options = json.loads(options) if options.strip() else {}
+    return json.dumps(dict(options or {}), sort_keys=True)
+
+
+def variant_name(model: str, options: Mapping | str | None) -> str:
+    """The model with its options, e.g. `fastformer[scorer=official]`: a display label."""
+    parsed = json.loads(options_text(options))
+    if not parsed:
+        return model
+    return f"{model}[{','.join(f'{k}={v}' for k, v in sorted(parsed.items()))}]"
 
 
 class ConfigError(ValueError):
@@ -76,10 +92,7 @@ class BenchConfig:
     @property
     def variant(self) -> str:
         """The model name with its options, e.g. `fastformer[scorer=official]`; used as a display label."""
-        if not self.options:
-            return self.model
-        inner = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
-        return f"{self.model}[{inner}]"
+        return variant_name(self.model, self.options)
 
     @property
     def tokens(self) -> int:

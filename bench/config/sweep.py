@@ -6,7 +6,8 @@ settings dtype, device, mode and causal. Kinds:
 - `grid`: the full product of all axis values;
 plus `tokens` coupling (batch = tokens / seq_len, as in the paper's Figure 2) on the seq_len axis.
 The whole sweep is validated, every model built once, before anything runs. Files are read by
-bench.config.sweep_file; flags are laid over a sweep with `Sweep.with_overrides`.
+bench.config.sweep_file; the command line's flags are `Overrides`, laid over a sweep's mapping before it
+is validated, so flags can complete a file.
 """
 
 from __future__ import annotations
@@ -196,12 +197,6 @@ class Sweep:
         if self.tokens is not None:
             data["tokens"] = self.tokens
         return data
-
-    def with_overrides(self, overrides: Overrides) -> Sweep:
-        """This sweep with the fields `overrides` sets replaced (the command line's flags), re-validated."""
-        from bench.config.sweep_file import sweep_from_dict
-
-        return sweep_from_dict(overrides.onto(self.to_dict()))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
+from bench.config.bench_config import options_text, variant_name
+
 MODEL_FIELDS = ("model", "options")
 SHAPE_FIELDS = ("batch", "seq_len", "d_model", "n_heads")
 SETTING_FIELDS = ("causal", "dtype", "device", "mode", "scope")
@@ -38,21 +40,6 @@ ID_FIELDS = (
     "os", "kernel", "machine", "packages",
 )
 _SHORT = {"batch": "b", "seq_len": "N", "d_model": "d", "n_heads": "h", "tokens": "tokens", "head_dim": "d_h"}
-
-
-def options_text(options: Mapping | str | None) -> str:
-    """Canonical JSON of a model's options (sorted keys), the form keys and table columns hold."""
-    if isinstance(options, str):
-        options = json.loads(options) if options.strip() else {}
-    return json.dumps(dict(options or {}), sort_keys=True)
-
-
-def variant_name(model: str, options: Mapping | str | None) -> str:
-    """The model with its options, e.g. `fastformer[scorer=official]`: a display label."""
-    parsed = json.loads(options_text(options))
-    if not parsed:
-        return model
-    return f"{model}[{','.join(f'{k}={v}' for k, v in sorted(parsed.items()))}]"
 
 
 def _setting_text(causal: bool, dtype: str, device: str, mode: str, scope: str) -> str:

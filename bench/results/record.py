@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from bench.config import BenchConfig
-from bench.results.identity import ConfigKey
+from bench.results.identity import ConfigKey, options_text
 from bench.results.stats import Summary
 
 SCHEMA_VERSION = 1
@@ -233,7 +233,7 @@ class Record:
         c = self.config
         row: dict = {
             "key": c.digest(), "run_id": self.run_id, "variant": c.variant, "model": c.model,
-            "options": json.dumps(c.options, sort_keys=True), "batch": c.batch, "seq_len": c.seq_len,
+            "options": options_text(c.options), "batch": c.batch, "seq_len": c.seq_len,
             "d_model": c.d_model, "n_heads": c.n_heads, "causal": c.causal, "dtype": c.dtype,
             "device": c.device, "mode": c.mode, "scope": c.scope, "status": self.status, "error": self.error,
         }

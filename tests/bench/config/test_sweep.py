@@ -100,23 +100,24 @@ def test_invalid_sweeps_fail_with_a_message_that_names_the_problem(overrides, me
 
 
 def test_overrides_replace_only_the_fields_given_and_one_value_moves_an_axis_into_the_base():
-    sweep = sweep_from_dict(_sweep(axes={"seq_len": [32, 64, 128], "batch": [1, 2]}))
-    changed = sweep.with_overrides(Overrides(seq_len=[256], d_model=[16, 32], threads=1, max_memory="1GiB",
-                                             mode=["train"], causal=True))
+    data = _sweep(axes={"seq_len": [32, 64, 128], "batch": [1, 2]})
+    sweep = sweep_from_dict(data)
+    changed = sweep_from_dict(Overrides(seq_len=[256], d_model=[16, 32], threads=1, max_memory="1GiB",
+                                        mode=["train"], causal=True).onto(data))
     assert changed.base["seq_len"] == 256 and "seq_len" not in changed.axes
     assert changed.axes["d_model"] == (16, 32) and changed.axes["batch"] == (1, 2)
     assert changed.timing.threads == 1 and changed.timing.max_memory_bytes == 2**30
     assert changed.modes == ("train",) and changed.causal == (True,)
     assert changed.models == sweep.models and changed.name == sweep.name
-    assert sweep.with_overrides(Overrides()) == sweep
+    assert sweep_from_dict(Overrides().onto(data)) == sweep
+    assert sweep_from_dict(Overrides(batch=[4]).onto(sweep.to_dict())).base["batch"] == 4
 
 
 def test_overrides_are_validated_like_a_file():
-    sweep = sweep_from_dict(_sweep())
     with pytest.raises(SweepError, match="dtype must be one of"):
-        sweep.with_overrides(Overrides(dtype=["float8"]))
+        sweep_from_dict(Overrides(dtype=["float8"]).onto(_sweep()))
     with pytest.raises(SweepError, match="cannot read memory size"):
-        sweep.with_overrides(Overrides(max_memory="lots"))
+        sweep_from_dict(Overrides(max_memory="lots").onto(_sweep()))
     assert Overrides(threads=2, dtype=["float32"]).given() == ["dtype", "threads"]
 
 
@@ -136,4 +137,4 @@ def test_flags_are_laid_over_the_file_before_it_is_validated(tmp_path):
 
 def test_budget_flags_are_validated_like_the_file():
     with pytest.raises(SweepError, match="max_call_s must be a positive number"):
-        sweep_from_dict(_sweep()).with_overrides(Overrides(max_call_s=0.0))
+        sweep_from_dict(Overrides(max_call_s=0.0).onto(_sweep()))
