@@ -118,7 +118,7 @@ def _requested_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:
 
 def _resumed_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:
     """The sweep a run was started with, as its results file records it."""
-    from bench.results.store import ResultStore
+    from bench.results.store import ResultStore, StorageError
 
     given = [*overrides.given(), *(["sweep"] if args.sweep else [])]
     if given:
@@ -128,7 +128,10 @@ def _resumed_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:
     if not results.is_file():
         raise UsageError(f"--resume {args.resume}: no results file there; give the run's folder or "
                          f"its results.jsonl")
-    info = ResultStore(results).run_info()
+    try:
+        info = ResultStore(results).run_info()
+    except StorageError as exc:
+        raise UsageError(str(exc)) from exc
     if info is None or not isinstance(info.sweep, dict):
         raise UsageError(f"--resume {args.resume}: {results} records no sweep to continue; start a new run "
                          f"instead")

@@ -73,3 +73,11 @@ def test_resume_refuses_a_different_sweep(tiny_run):
     _, out = tiny_run
     done = cli("run", "--resume", str(out), "--budget-s", "0.5")
     assert done.returncode == 2 and "drop budget_s" in done.stderr
+
+
+def test_resuming_a_corrupt_results_file_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "results.jsonl"
+    bad.write_text('{"kind": "result", "schema": 1}\n{}\n')
+    done = cli("run", "--resume", str(tmp_path))
+    assert done.returncode == 2 and "not a valid record" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and bad.read_text().count("\n") == 2
