@@ -1,7 +1,9 @@
 """Self-check of the measuring instruments against references whose answer is known.
 
 1. timer: our `time_callable` median vs `torch.utils.benchmark.Timer.blocked_autorange` on a reference
-   matmul (512 x 512 fp32 on CPU, 4096 x 4096 on CUDA); passes when the ratio is within TIMER_TOLERANCE.
+   matmul (512 x 512 fp32 on CPU, 4096 x 4096 on CUDA), in TIMER_PAIRS interleaved rounds (ours, theirs,
+   ours, theirs ...); passes when the median of the per-pair ratios is within TIMER_TOLERANCE, so a machine
+   that speeds up or slows down during the check moves both timers of a pair together and does not fail it.
 2. memory: `measure_memory` of a call that allocates and fills a known number of bytes; within 5 %.
 3. flops: `count_flops` of one matmul of odd sizes against 2 m n k; must be exact.
 4. (CUDA only) event timer vs wall clock: the median per-call time from CUDA events vs perf_counter around
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.utils.benchmark as torch_benchmark
@@ -28,7 +32,9 @@ from bench.results.stats import quantile
 
 TIMER_TOLERANCE = (0.8, 1.25)
 MEMORY_TOLERANCE = 0.05
-TIMER_BUDGET_S = 1.0
+TIMER_BUDGET_S = 1.0  # the CUDA event-vs-wall check's budget
+TIMER_PAIRS = 9  # odd, so the median is one measured pair
+TIMER_ROUND_S = 0.1  # per timer per round: 9 pairs x 2 x 0.1 s is about the old single 2 x 1 s comparison
 MATMUL_SIZE = {"cpu": 512, "cuda": 4096}
 MEMORY_CHECK_BYTES = {"cpu": 64 * 2**20, "cuda": 256 * 2**20}
 FLOP_SHAPE = (67, 45, 83)
@@ -51,19 +57,51 @@ def _matmul_operands(device: str) -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
+@dataclass(frozen=True)
+class PairedVerdict:
+    """The median, lowest and highest of the per-pair ratios ours / theirs, the pair count and the verdict."""
+
+    median: float
+    low: float
+    high: float
+    pairs: int
+    passed: bool
+
+
+def paired_ratio_verdict(ours: Sequence[float], theirs: Sequence[float],
+                         tolerance: tuple[float, float]) -> PairedVerdict:
+    """Judge timer against reference by the median of ours[i] / theirs[i], i.e. rounds measured side by side.
+
+    Pairing cancels drift that hits both timers of a pair alike; the median ignores a minority of odd pairs.
+    """
+    if len(ours) != len(theirs) or not ours:
+        raise ValueError(f"need the same, non-zero number of rounds from each timer; got {len(ours)} and "
+                         f"{len(theirs)}")
+    ratios = [_ratio(o, t) for o, t in zip(ours, theirs, strict=True)]
+    median = quantile(ratios, 0.5)
+    return PairedVerdict(median, min(ratios), max(ratios), len(ratios), _within(median, tolerance))
+
+
 def check_timer(device: str) -> Check:
-    """Our timer's median vs torch.utils.benchmark's on the same matmul."""
+    """Our timer vs torch.utils.benchmark on the same matmul, interleaved round by round, judged per pair.
+
+    measured / expected are the medians of each timer's rounds; the ratio is the median of the pair ratios.
+    """
     a, b = _matmul_operands(device)
-    ours = time_callable(lambda: torch.mm(a, b), device=device, warmup=3, min_repeats=10, max_repeats=10_000,
-                         budget_s=TIMER_BUDGET_S)
-    ours_median = quantile(ours.samples_s, 0.5)
-    timer = torch_benchmark.Timer(stmt="torch.mm(a, b)", globals={"torch": torch, "a": a, "b": b},
-                                  num_threads=torch.get_num_threads())
-    reference = timer.blocked_autorange(min_run_time=TIMER_BUDGET_S).median
-    ratio = _ratio(ours_median, reference)
+    reference = torch_benchmark.Timer(stmt="torch.mm(a, b)", globals={"torch": torch, "a": a, "b": b},
+                                      num_threads=torch.get_num_threads())
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(TIMER_PAIRS):
+        round_ = time_callable(lambda: torch.mm(a, b), device=device, warmup=1, min_repeats=5,
+                               max_repeats=10_000, budget_s=TIMER_ROUND_S)
+        ours.append(quantile(round_.samples_s, 0.5))
+        theirs.append(reference.blocked_autorange(min_run_time=TIMER_ROUND_S).median)
+    verdict = paired_ratio_verdict(ours, theirs, TIMER_TOLERANCE)
     lo, hi = TIMER_TOLERANCE
-    return Check("timer", ours_median, reference, ratio, _within(ratio, TIMER_TOLERANCE),
-                 f"s/call, {a.shape[0]}^3 fp32 matmul vs torch.utils.benchmark (pass {lo}-{hi})")
+    return Check("timer", quantile(ours, 0.5), quantile(theirs, 0.5), verdict.median, verdict.passed,
+                 f"s/call, {a.shape[0]}^3 fp32 matmul vs torch.utils.benchmark; ratio = median of "
+                 f"{verdict.pairs} interleaved pairs (range {verdict.low:.2f}-{verdict.high:.2f}, pass {lo}-{hi})")
 
 
 def check_memory(device: str) -> Check:
