@@ -1,4 +1,4 @@
-"""Mann-Whitney U test: hand-computed values, symmetry, power on clear differences, calm on equal ones."""
+"""Mann-Whitney U test (scipy): hand-computed values check how scipy is called, symmetry, power, calm."""
 
 from __future__ import annotations
 
