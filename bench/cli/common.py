@@ -39,7 +39,7 @@ def load_results_file(results_path: Path) -> LoadedResults:
         raise UsageError(str(exc)) from exc
     info = ResultStore(results_path).run_info(contents)
     command = info.command if info else f"(the command that made {results_path} was not recorded)"
-    table = with_declared_complexity(records_table(contents.records, contents.environments))
+    table = with_declared_complexity(records_table(contents.records, contents.environments, contents.probes))
     return LoadedResults(results_path, table, contents.environments, command)
 
 

@@ -26,7 +26,7 @@ EXAMPLES = """examples:
 # Flags that change the sweep, by the name of their Overrides field.
 OVERRIDE_FLAGS = ("models", "seq_len", "batch", "d_model", "n_heads", "tokens", "kind", "device", "dtype", "mode",
                   "causal", "scope", "warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory",
-                  "threads", "max_call_s", "budget_memory")
+                  "threads", "passes", "seed", "max_call_s", "budget_memory")
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -74,10 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     tim.add_argument("--min-repeats", type=int, help="timed samples at least")
     tim.add_argument("--max-repeats", type=int, help="timed samples at most, even if the time budget is not spent "
                                                      "(default 1000)")
-    tim.add_argument("--budget-s", type=float, help="keep timing until this many seconds have passed")
+    tim.add_argument("--budget-s", type=float, help="seconds one measurement may take, cold call and warm-up "
+                                                    "included, once --min-repeats samples are taken")
     tim.add_argument("--timeout-s", type=float, help="a configuration running longer is recorded as timeout")
     tim.add_argument("--max-memory", help="CPU memory cap per worker, e.g. 4GiB (larger -> oom)")
     tim.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    tim.add_argument("--passes", type=int, help="replicated passes over the sweep, each visiting every "
+                                                "configuration in a fresh random order; intervals and "
+                                                "verdicts use the spread between passes (presets set their "
+                                                "own, e.g. quick 3)")
+    tim.add_argument("--seed", type=int, help="seed of the pass orders, weights and inputs (default 0)")
     tim.add_argument("--max-call-s", type=float, help="skip configurations predicted slower than this per call")
     tim.add_argument("--budget-memory", help="skip configurations predicted to need more memory, e.g. 6GiB")
     out = run.add_argument_group("output")
@@ -191,13 +197,17 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None
         for c in configs:
             print(f"{c.variant:40s} device={c.device} dtype={c.dtype} mode={c.mode} causal={c.causal} "
                   f"N={c.seq_len} B={c.batch} d={c.d_model} h={c.n_heads}")
-        print(f"{len(configs)} configurations (dry run: nothing measured, nothing written)")
+        passes = f", each in {sweep.timing.passes} passes" if sweep.timing.passes > 1 else ""
+        print(f"{len(configs)} configurations{passes} (dry run: nothing measured, nothing written)")
         return EXIT_OK
     command = "python run_bench.py " + " ".join(shlex.quote(a) for a in args.argv)
-    print(f"sweep {sweep.name}: {len(configs)} configurations -> {results_path}")
-    progress = Progress(len(configs))
+    passes = sweep.timing.passes
+    times = f" x {passes} passes" if passes > 1 else ""
+    print(f"sweep {sweep.name}: {len(configs)} configurations{times} -> {results_path}")
+    progress = Progress(len(configs) * passes)
     try:
         summary = run_configs(configs, ResultStore(results_path), run_id=run_id, resume=bool(args.resume),
+                              passes=passes, seed=sweep.timing.seed,
                               run_info=RunInfo(run_id, command, sweep.to_dict()), on_result=progress.update,
                               budget=BudgetPredictor(sweep.budget.max_call_s, sweep.budget.max_memory_bytes),
                               executor=executor)

@@ -38,6 +38,8 @@ class BenchConfig:
 
     `bench.results.identity.ConfigKey` is its identity (what is measured, without the timing policy);
     `digest()` is a checksum of every field, stored beside each result so an edited line is detected.
+    `pass_index` is which replicated pass over the sweep this measurement belongs to: pass 0 also takes
+    the cold call, memory and FLOPs; later passes repeat only the timed samples.
     """
 
     model: str
@@ -59,6 +61,7 @@ class BenchConfig:
     max_memory_bytes: int | None = None
     threads: int | None = None
     seed: int = 0
+    pass_index: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -67,8 +70,10 @@ class BenchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.warmup < 0:
-            raise ConfigError(f"warmup must be >= 0, got {self.warmup}")
+        for name in ("warmup", "seed", "pass_index"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.max_repeats < self.min_repeats:
@@ -110,6 +115,12 @@ class BenchConfig:
         return cls(**data)
 
     def digest(self) -> str:
-        """A checksum of every field (the `key` of a stored result line)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A checksum of every field (the `key` of a stored result line).
+
+        pass_index 0 is left out, so lines written before replicated passes existed keep their key.
+        """
+        data = self.to_dict()
+        if data["pass_index"] == 0:
+            del data["pass_index"]
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha1(blob.encode()).hexdigest()[:16]

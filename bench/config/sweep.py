@@ -38,7 +38,11 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Timing:
-    """The timing policy copied into every configuration of a sweep."""
+    """The timing policy copied into every configuration of a sweep.
+
+    `passes` replicated passes each visit every configuration in a fresh random order drawn from `seed`
+    (which also seeds the layers' weights and inputs); `bench.run.session` schedules them.
+    """
 
     warmup: int = 2
     min_repeats: int = 5
@@ -47,6 +51,13 @@ class Timing:
     timeout_s: float = 300.0
     max_memory_bytes: int | None = None
     threads: int | None = None
+    passes: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive_int("timing.passes", self.passes)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise SweepError(f"timing.seed must be an integer >= 0, got {self.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,7 @@ class Sweep:
                             min_repeats=self.timing.min_repeats, max_repeats=self.timing.max_repeats,
                             budget_s=self.timing.budget_s, timeout_s=self.timing.timeout_s,
                             max_memory_bytes=self.timing.max_memory_bytes, threads=self.timing.threads,
-                            **point)
+                            seed=self.timing.seed, **point)
                     except (ConfigError, TypeError) as exc:
                         raise SweepError(f"sweep {self.name!r}, model {spec.name}, point {point}: {exc}") from exc
                     if config.digest() not in seen:
@@ -222,6 +233,8 @@ class Overrides:
     timeout_s: float | None = None
     max_memory: str | int | None = None
     threads: int | None = None
+    passes: int | None = None
+    seed: int | None = None
     max_call_s: float | None = None
     budget_memory: str | int | None = None
 
@@ -248,7 +261,8 @@ class Overrides:
         for key in ("kind", "scope", "tokens"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
-        for key in ("warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory", "threads"):
+        for key in ("warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory", "threads", "passes",
+                    "seed"):
             if getattr(self, key) is not None:
                 data["timing"][key] = getattr(self, key)
         for key, name in (("max_call_s", "max_call_s"), ("budget_memory", "max_memory")):

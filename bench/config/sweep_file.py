@@ -26,6 +26,8 @@ File format (see bench/config/presets/*.toml for complete examples)::
     budget_s = 0.5
     timeout_s = 120
     max_memory = "8GiB"               # CPU memory cap enforced in the worker (optional)
+    passes = 3                        # replicated passes, each in a fresh random order (default 1)
+    seed = 0                          # seeds the pass orders, the weights and the inputs
 
     [budget]                          # skip configurations predicted to exceed these
     max_call_s = 2.0

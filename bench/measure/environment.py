@@ -149,10 +149,13 @@ def _git(*args: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def git_state() -> tuple[str | None, bool | None]:
-    """(HEAD commit, whether the working tree has changes) of this repository; (None, None) outside git."""
+    """(HEAD commit, whether the working tree has changes) of this repository. Outside git (a copy of the
+    tree on a borrowed machine) the commit is $ATTNBENCH_GIT_COMMIT when set, with the dirty flag unknown;
+    else (None, None)."""
     commit = _git("rev-parse", "HEAD")
     if commit is None:
-        return None, None
+        given = os.environ.get("ATTNBENCH_GIT_COMMIT", "").strip()
+        return (given, None) if given else (None, None)
     status = _git("status", "--porcelain")
     return commit.strip(), (bool(status.strip()) if status is not None else None)
 

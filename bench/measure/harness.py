@@ -13,8 +13,12 @@ One "call" is what gets timed:
   parameter and input gradients are set to None, so every call allocates them afresh as a training
   step with `zero_grad(set_to_none=True)` does. The memory peak therefore includes the gradients.
 
+Output contract: the first call checks that the layer returns a tensor of the input's shape whose values
+are all finite; anything else raises `OutputContractError`, recorded as an `error` with that reason.
+
 Then the passes of `bench.measure.passes` run in order: timing (its cold call first; the only timed
-pass), then memory with the FLOPs counted in the same call (see bench.measure.flops for the counts).
+pass), then memory with the FLOPs counted in the same call (see bench.measure.flops for the counts);
+in replicated passes after the first (`config.pass_index > 0`) only the timing pass runs.
 The record's `env_id` is left for the run session to set: the environment is the worker's, not the
 configuration's.
 
@@ -41,6 +45,22 @@ from bench.results.record import Record
 # torch's thread count when this module was imported: restored for configurations that set none.
 DEFAULT_THREADS = torch.get_num_threads()
 _OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+class OutputContractError(RuntimeError):
+    """The layer's output is not a finite tensor of its input's shape: a broken layer, never a measurement."""
+
+
+def check_output(out: object, x: torch.Tensor) -> None:
+    """Raise OutputContractError unless `out` is a tensor of `x`'s shape with only finite values."""
+    if not isinstance(out, torch.Tensor):
+        raise OutputContractError(f"the layer returned {type(out).__name__}, not a tensor; a layer maps "
+                                  f"(batch, seq_len, d_model) to a tensor of the same shape")
+    if tuple(out.shape) != tuple(x.shape):
+        raise OutputContractError(f"the layer returned shape {tuple(out.shape)} for an input of shape "
+                                  f"{tuple(x.shape)}; it must return the input's shape")
+    if not bool(torch.isfinite(out).all()):
+        raise OutputContractError("the layer's output holds NaN or infinite values on a random normal input")
 
 
 def classify_exception(exc: BaseException) -> str:
@@ -80,13 +100,23 @@ def build_model(config: BenchConfig) -> nn.Module:
 
 
 def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
-    """The callable that is timed: one inference forward, or one forward + backward with fresh grads."""
+    """The callable that is timed: one inference forward, or one forward + backward with fresh grads.
+
+    Its first call checks the output contract (`check_output`); later calls do not pay for the check.
+    """
+    unchecked = [True]
+
+    def checked(out: object) -> None:
+        if unchecked:
+            check_output(out, x)
+            unchecked.clear()
+
     if mode == "forward":
         model.eval()
 
         def forward_step() -> None:
             with torch.no_grad():
-                model(x)
+                checked(model(x))
 
         return forward_step
     if mode != "train":
@@ -96,6 +126,7 @@ def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None
 
     def train_step() -> None:
         out = model(x)
+        checked(out)
         out.float().square().mean().backward()
         del out
         model.zero_grad(set_to_none=True)
@@ -145,7 +176,7 @@ def measure(config: BenchConfig) -> Record:
     x = torch.randn(config.batch, config.seq_len, config.d_model, device=device, dtype=dtype)
     bench = Bench(config, model, x, make_step(model, x, config.mode))
     parts: dict = {}
-    for measurement in passes():
+    for measurement in passes(config.pass_index):
         parts.update(measurement.run(bench))
     record = Record(config=config, status="ok", kernel=_kernel(model), param_count=_param_count(model),
                     device_name=_device_name(device), complexity=declared_complexity(config.model),

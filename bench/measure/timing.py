@@ -10,9 +10,11 @@ Methodology
 3. Blocking: calls much shorter than the clock's useful resolution are timed in blocks of `k` calls and
    each block yields one per-call sample `block_time / k` (`block_size = k`). A block targets at least
    1 ms on CUDA (event resolution, launch/sync overhead) and 50 us on CPU; `k` is capped at 1000.
-4. Stopping rule: blocks are repeated until BOTH at least `min_repeats` samples exist AND the measured
-   phase has lasted at least `budget_s` seconds of wall time; it stops early only at `max_repeats`
-   samples. Every raw sample is kept (seconds per call); summarising is left to `bench.results.stats`.
+4. Stopping rule: `budget_s` is the wall time of the whole measurement, cold call and warm-up included.
+   Blocks are repeated until at least `min_repeats` samples exist and one more block (as long as the
+   last) would end past the budget; it stops early only at `max_repeats` samples. So a measurement
+   lasts at most `budget_s` once its minimum is met, never a call longer. Every raw sample is kept
+   (seconds per call); summarising is left to `bench.results.stats`.
 
 Clocks: on CPU `time.perf_counter`. On CUDA a pair of `torch.cuda.Event(enable_timing=True)` brackets
 each block, with one synchronisation per block (not per call); the device is synchronised before any
@@ -93,7 +95,8 @@ def _cuda_block(fn: Callable[[], object], k: int) -> float:
 
 def time_callable(fn: Callable[[], object], *, device: str, warmup: int, min_repeats: int,
                   max_repeats: int, budget_s: float) -> TimingResult:
-    """Time `fn()` on `device`: cold call, warm-up, then blocks until min_repeats and budget_s are both met.
+    """Time `fn()` on `device`: cold call, warm-up, then blocks until min_repeats are taken and the next
+    block would end past budget_s (counted from before the cold call).
 
     Stops at max_repeats samples even if the budget is not spent. Each sample is seconds per call.
     """
@@ -102,13 +105,14 @@ def time_callable(fn: Callable[[], object], *, device: str, warmup: int, min_rep
         raise ValueError(f"need warmup >= 0, 1 <= min_repeats <= max_repeats and budget_s >= 0; got "
                          f"warmup={warmup}, min_repeats={min_repeats}, max_repeats={max_repeats}, "
                          f"budget_s={budget_s}")
+    synchronize(device)
+    started = time.perf_counter()
     cold_s = _wall_call(fn, device)
     warm = [_wall_call(fn, device) for _ in range(warmup)]
     block_size = choose_block_size(min(warm) if warm else cold_s, device)
 
     samples: list[float] = []
     synchronize(device)
-    phase_start = time.perf_counter()
     while len(samples) < max_repeats:
         if kind == "cuda":
             with torch.cuda.device(torch.device(device)):
@@ -116,8 +120,8 @@ def time_callable(fn: Callable[[], object], *, device: str, warmup: int, min_rep
         else:
             block_s = _cpu_block(fn, block_size)
         samples.append(block_s / block_size)
-        elapsed = time.perf_counter() - phase_start
-        if len(samples) >= min_repeats and elapsed >= budget_s:
+        elapsed = time.perf_counter() - started
+        if len(samples) >= min_repeats and elapsed + block_s >= budget_s:
             break
     timer = "cuda_event" if kind == "cuda" else "perf_counter"
     return TimingResult(samples_s=samples, cold_s=cold_s, timer=timer, block_size=block_size)

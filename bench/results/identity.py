@@ -1,8 +1,9 @@
 """The identity of a measurement, of a series and of a machine: the keys every layer uses.
 
-`ConfigKey` is what was measured (model with options, shape, setting), without the timing policy: the
-store deduplicates and resumes on it, analysis groups by its fields, compare joins on it and the gate
-keys its baseline by it. `SeriesKey` is a configuration less its swept axis (plus the hardware), the
+`ConfigKey` is what was measured (model with options, shape, setting), without the timing policy:
+analysis groups by its fields, compare joins on it and the gate keys its baseline by it. `PassKey` is a
+configuration in one replicated pass: a results file holds one record per PassKey, and the store
+deduplicates and resumes on it. `SeriesKey` is a configuration less its swept axis (plus the hardware), the
 identity of one scaling series or crossover. Both are frozen, hashable and serialise to plain dicts
 (`to_dict` / `from_dict`); their `label()` is for people and is never parsed back.
 
@@ -90,6 +91,37 @@ class ConfigKey:
     def setting(self) -> tuple:
         """The setting fields as a tuple: what a comparison between models or sizes holds fixed."""
         return tuple(getattr(self, name) for name in SETTING_FIELDS)
+
+
+@dataclass(frozen=True)
+class PassKey:
+    """One replicated pass (`index`, from 0) of one configuration: what a results file holds once."""
+
+    config: ConfigKey
+    index: int = 0
+
+    def label(self) -> str:
+        """Readable identity, e.g. `fastformer N=1024 ... forward, pass 2` (display only)."""
+        return f"{self.config.label()}, pass {self.index}"
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """What a machine-speed probe (bench.measure.probe) measures: device, dtype, width, CPU threads."""
+
+    device: str
+    dtype: str
+    d_model: int
+    threads: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ProbeSpec:
+        threads = data.get("threads")
+        return cls(str(data["device"]), str(data["dtype"]), int(data["d_model"]),
+                   None if threads is None else int(threads))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from bench.config import BenchConfig
-from bench.results.identity import ConfigKey, options_text
+from bench.results.identity import ConfigKey, PassKey, options_text
 from bench.results.stats import Summary
 
 SCHEMA_VERSION = 1
@@ -148,7 +148,7 @@ class Prediction(Part):
 
 
 PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Prediction)
-IDENTITY_COLUMNS = ("key", "run_id", "variant", "model", "options", "batch", "seq_len", "d_model", "n_heads",
+IDENTITY_COLUMNS = ("key", "run_id", "pass", "variant", "model", "options", "batch", "seq_len", "d_model", "n_heads",
                     "causal", "dtype", "device", "mode", "scope", "status", "error")
 OTHER_COLUMNS = ("kernel", "param_count", "complexity_time", "complexity_memory", "env_id", "device_name")
 TRAILING_COLUMNS = ("timestamp", "duration_s")
@@ -193,6 +193,11 @@ class Record:
         return ConfigKey.from_dict(self.config.to_dict())
 
     @property
+    def pass_key(self) -> PassKey:
+        """The identity of this record in its file: the configuration and its replicated pass."""
+        return PassKey(self.key, self.config.pass_index)
+
+    @property
     def summary(self) -> Summary | None:
         return self.timing.summary if self.timing else None
 
@@ -232,7 +237,7 @@ class Record:
         """One flat table row with exactly the columns in COLUMNS (missing values are None)."""
         c = self.config
         row: dict = {
-            "key": c.digest(), "run_id": self.run_id, "variant": c.variant, "model": c.model,
+            "key": c.digest(), "run_id": self.run_id, "pass": c.pass_index, "variant": c.variant, "model": c.model,
             "options": options_text(c.options), "batch": c.batch, "seq_len": c.seq_len,
             "d_model": c.d_model, "n_heads": c.n_heads, "causal": c.causal, "dtype": c.dtype,
             "device": c.device, "mode": c.mode, "scope": c.scope, "status": self.status, "error": self.error,

@@ -2,12 +2,14 @@
 
 File format
 -----------
-One JSON object per line, of three kinds (the third, the run line, under Run metadata below):
+One JSON object per line, of four kinds (the run line is under Run metadata below):
 
 - `{"kind": "environment", "schema": 1, "id": ..., "fingerprint": {...}}`: the machine and software a
   run measured on (bench.measure.environment.fingerprint), written once per environment id;
 - `{"kind": "result", "schema": 1, "key": ..., "env_id": ..., ...}`: one configuration's outcome,
-  `Record.to_line()`; `env_id` refers to an environment line of the same file.
+  `Record.to_line()`; `env_id` refers to an environment line of the same file;
+- `{"kind": "probe", "schema": 1, "run_id", "env_id", "probe": {...}}`: a machine-speed probe measured
+  at the start of a run (bench.measure.probe: the matmul rate at one device, dtype and width).
 
 Durability: each line is written whole by one write() on a file opened for appending, then fsync'ed, so
 a killed run leaves every finished record intact. The worst an interruption (power loss, full disk) can
@@ -26,8 +28,9 @@ Run metadata
   the report read them from the results file itself. Files written before this line existed kept them
   in a `run_info.json` beside the results file, which `run_info()` still reads.
 
-Records are identified by `bench.results.identity.ConfigKey`, which leaves out the timing policy
-(repeats, budget, threads, seed): a file holds one measurement per key. The stored `key` is a checksum
+Records are identified by `bench.results.identity.PassKey`: the configuration (`ConfigKey`, which leaves
+out the timing policy: repeats, budget, threads, seed) and its replicated pass. A file holds one
+measurement per key. The stored `key` is a checksum
 of the whole configuration, verified on reading. The table form of a file is `bench.results.table`.
 """
 
@@ -42,13 +45,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.results.identity import ConfigKey, fingerprint_id
+from bench.results.identity import PassKey, fingerprint_id
 from bench.results.record import SCHEMA_VERSION, Record
 
 ENVIRONMENT = "environment"
 RESULT = "result"
 RUN = "run"
-KINDS = (ENVIRONMENT, RESULT, RUN)
+PROBE = "probe"
+KINDS = (ENVIRONMENT, RESULT, RUN, PROBE)
 LEGACY_RUN_INFO = "run_info.json"
 
 
@@ -71,11 +75,13 @@ class RunInfo:
 
 @dataclass
 class StoreContents:
-    """What a results file holds: records (last one per key), environments by id, runs, and problems found."""
+    """What a results file holds: records (last one per key), environments by id, runs, probes (each with
+    its run_id and env_id), and problems found."""
 
     records: list[Record] = field(default_factory=list)
     environments: dict[str, dict] = field(default_factory=dict)
     runs: list[RunInfo] = field(default_factory=list)
+    probes: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -102,6 +108,11 @@ class ResultStore:
         """Write the run line: the command and resolved sweep a run (or its resumption) started with."""
         line = {"kind": RUN, "schema": SCHEMA_VERSION, "run_id": info.run_id, "command": info.command,
                 "sweep": info.sweep}
+        self._append_line(json.dumps(line, sort_keys=True, allow_nan=False))
+
+    def append_probe(self, run_id: str, env_id: str, probe: dict) -> None:
+        """Write a machine-speed probe measured by run `run_id` in environment `env_id`."""
+        line = {"kind": PROBE, "schema": SCHEMA_VERSION, "run_id": run_id, "env_id": env_id, "probe": probe}
         self._append_line(json.dumps(line, sort_keys=True, allow_nan=False))
 
     def run_info(self, contents: StoreContents | None = None) -> RunInfo | None:
@@ -137,8 +148,8 @@ class ResultStore:
             else:
                 contents.problems.append(f"{self.path}:{lineno}: torn last line ({len(tail)} bytes, from an "
                                          f"interrupted write) skipped; the next append removes it")
-        seen_at: dict[ConfigKey, int] = {}
-        by_key: dict[ConfigKey, Record] = {}
+        seen_at: dict[PassKey, int] = {}
+        by_key: dict[PassKey, Record] = {}
         for lineno, raw in numbered:
             if not raw.strip():
                 continue
@@ -146,12 +157,15 @@ class ResultStore:
             if obj["kind"] == ENVIRONMENT:
                 contents.environments[obj["id"]] = obj["fingerprint"]
                 continue
+            if obj["kind"] == PROBE:
+                contents.probes.append({**obj["probe"], "run_id": obj.get("run_id"), "env_id": obj.get("env_id")})
+                continue
             if obj["kind"] == RUN:
                 contents.runs.append(RunInfo(str(obj.get("run_id", "")), str(obj.get("command", "")),
                                              obj.get("sweep")))
                 continue
             record = self._record(lineno, obj)
-            key = record.key
+            key = record.pass_key
             if key in by_key:
                 contents.problems.append(f"{self.path}: {key.label()} appears on lines {seen_at[key]} and "
                                          f"{lineno}; keeping line {lineno}")
@@ -161,7 +175,7 @@ class ResultStore:
         contents.records = list(by_key.values())
         for record in contents.records:
             if record.env_id and record.env_id not in contents.environments:
-                contents.problems.append(f"{self.path}:{seen_at[record.key]}: env_id {record.env_id!r} has "
+                contents.problems.append(f"{self.path}:{seen_at[record.pass_key]}: env_id {record.env_id!r} has "
                                          f"no environment line in this file")
         return contents
 
@@ -199,6 +213,8 @@ class ResultStore:
                                                                                      dict)):
             raise StorageError(f"{where}: environment line needs a string 'id' and an object 'fingerprint'; "
                                f"{advice}")
+        if kind == PROBE and not isinstance(obj.get("probe"), dict):
+            raise StorageError(f"{where}: probe line needs an object 'probe'; {advice}")
         return obj
 
     def _record(self, lineno: int, obj: dict) -> Record:

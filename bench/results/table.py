@@ -16,7 +16,9 @@ options), the identity fields `model`, `options` (JSON), `batch`, `seq_len`, `d_
 `device_name`, `timestamp` (Unix time) and `duration_s` (wall time of the whole measurement).
 
 After them come `hardware` (`bench.results.identity.hardware_key` of the row's environment and device,
-None when the environment is unknown) and environment columns, sorted: every top-level scalar field of
+None when the environment is unknown), `probe_flops_per_s` (the machine-speed probe's matmul rate at
+the row's device, dtype and width, from the same file: bench.measure.probe; None when none was
+measured), then environment columns, sorted: every top-level scalar field of
 the fingerprint the row's `env_id` names, prefixed `env_` (e.g. `env_torch_version`, `env_cpu_model`).
 Several files are concatenated: the same configuration measured in two files gives two rows (told apart
 by `run_id`).
@@ -35,22 +37,37 @@ from bench.results.record import COLUMNS, Record
 from bench.results.store import ResultStore, StorageError, StorageWarning, StoreContents
 
 HARDWARE = "hardware"
+PROBE_COLUMNS = ("probe_flops_per_s",)
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def records_table(records: Iterable[Record], environments: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
-    """The table of some records, joined with the fingerprints (env_id -> fingerprint) they refer to."""
+def probe_rate(probes: Sequence[Mapping], row: Mapping) -> float | None:
+    """The matmul rate of the probe at the row's device, dtype and width: of its own run and thread count
+    when there is one, else of any run in the file; None when no probe matches."""
+    matching = [p for p in probes if (p.get("device"), p.get("dtype"), p.get("d_model")) ==
+                (row["device"], row["dtype"], row["d_model"]) and p.get("flops_per_s")]
+    if not matching:
+        return None
+    best = max(matching, key=lambda p: (p.get("run_id") == row["run_id"], p.get("threads_used") == row["threads"]))
+    return float(best["flops_per_s"])
+
+
+def records_table(records: Iterable[Record], environments: Mapping[str, Mapping] | None = None,
+                  probes: Sequence[Mapping] = ()) -> pd.DataFrame:
+    """The table of some records, joined with the fingerprints (env_id -> fingerprint) they refer to and
+    the machine-speed probes measured beside them."""
     rows = []
     env_columns: set[str] = set()
     for record in records:
         row = record.row()
         fingerprint = (environments or {}).get(record.env_id)
         row[HARDWARE] = hardware_key(fingerprint, record.config.device) if _known(fingerprint) else None
+        row["probe_flops_per_s"] = probe_rate(probes, row)
         env = environment_columns(fingerprint or {})
         env_columns.update(env)
         row.update(env)
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*COLUMNS, HARDWARE, *sorted(env_columns)])
+    return pd.DataFrame(rows, columns=[*COLUMNS, HARDWARE, *PROBE_COLUMNS, *sorted(env_columns)])
 
 
 def load_results(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
@@ -58,7 +75,7 @@ def load_results(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
     frames = []
     for path in _as_paths(paths):
         contents = read_file(path)
-        frames.append(records_table(contents.records, contents.environments))
+        frames.append(records_table(contents.records, contents.environments, contents.probes))
     columns = list(dict.fromkeys(c for frame in frames for c in frame.columns))
     frames = [frame for frame in frames if not frame.empty]
     if not frames:

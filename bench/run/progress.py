@@ -35,7 +35,7 @@ class Progress:
         filled = int(self.width * done / max(self.total, 1))
         bar = "#" * filled + "-" * (self.width - filled)
         c = record.config
-        what = f"{c.variant} N={c.seq_len} B={c.batch} d={c.d_model} {c.mode} {c.device}"
+        what = f"{c.variant} N={c.seq_len} B={c.batch} d={c.d_model} {c.mode} {c.device} pass {c.pass_index + 1}"
         median = record.summary.median if record.summary else None
         outcome = format_seconds(median) if record.status == "ok" else record.status
         return (f"[{bar}] {done}/{self.total} elapsed {_clock(elapsed)} ETA {_clock(eta)}  "

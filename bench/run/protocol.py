@@ -9,6 +9,8 @@ The session writes requests to the worker's stdin and reads replies from its std
   `{"type": "failure", "key", "status": "oom" | "error", "error": traceback tail, "exception": name}`
   when the measurement raised (classified by bench.measure.harness.classify_exception); `key` is the
   configuration's digest and only pairs a reply with its request;
+- `{"op": "probe", "key", "spec": ProbeSpec.to_dict()}` -> `{"type": "probe", "key", "probe": {...}}`
+  (bench.measure.probe.gemm_rate's result), or a failure reply as above;
 - `{"op": "exit"}` or end of input -> the worker exits.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 
 from bench.config import BenchConfig
+from bench.results.identity import ProbeSpec
 
 PROTOCOL_VERSION = 1
 TRACEBACK_LINES = 20
@@ -30,6 +33,11 @@ def encode(message: dict) -> str:
 def run_request(config: BenchConfig) -> dict:
     """The request to measure `config`."""
     return {"op": "run", "key": config.digest(), "config": config.to_dict()}
+
+
+def probe_request(spec: ProbeSpec) -> dict:
+    """The request to measure the machine-speed probe `spec`."""
+    return {"op": "probe", "key": "probe:" + json.dumps(spec.to_dict(), sort_keys=True), "spec": spec.to_dict()}
 
 
 def result_reply(key: str, record_json: dict) -> dict:

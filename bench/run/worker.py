@@ -40,6 +40,7 @@ import traceback
 from collections.abc import Callable, Iterator
 
 from bench.config import BenchConfig
+from bench.results.identity import ProbeSpec
 from bench.results.record import Record
 from bench.run.protocol import PROTOCOL_VERSION, TRACEBACK_LINES, encode, failure_reply, result_reply
 
@@ -132,6 +133,17 @@ def serve_request(message: dict, measure: Callable[[BenchConfig], Record],
         return encode(failure_reply(key, status, error, type(exc).__name__))
 
 
+def serve_probe(message: dict, classify: Callable[[BaseException], str]) -> str:
+    """Measure the requested machine-speed probe; the reply line (the probe, or a classified failure)."""
+    from bench.measure.probe import gemm_rate
+
+    key = message.get("key")
+    try:
+        return encode({"type": "probe", "key": key, "probe": gemm_rate(ProbeSpec.from_dict(message["spec"]))})
+    except BaseException as exc:
+        return encode(failure_reply(key, classify(exc), traceback_tail(exc), type(exc).__name__))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve requests from the session until told to exit or its pipe closes."""
     parser = argparse.ArgumentParser(prog="python -m bench.run.worker", description=__doc__.split("\n")[0])
@@ -166,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             break
         if message.get("op") == "run":
             channel.send_line(serve_request(message, measure, classify_exception, cap_note))
+        elif message.get("op") == "probe":
+            channel.send_line(serve_probe(message, classify_exception))
         else:
             channel.send({"type": "protocol_error", "error": f"unknown op {message.get('op')!r}"})
     return 0

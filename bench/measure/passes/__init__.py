@@ -33,10 +33,15 @@ class Bench:
 
 
 class Pass:
-    """One measurement pass; `run` returns the parts it measured, keyed by their Record field."""
+    """One measurement pass; `run` returns the parts it measured, keyed by their Record field.
+
+    A pass with `every_pass = False` runs only in a configuration's first replicated pass
+    (`BenchConfig.pass_index == 0`): what it measures does not change between passes.
+    """
 
     name: ClassVar[str]
     order: ClassVar[int]
+    every_pass: ClassVar[bool] = True
 
     def run(self, bench: Bench) -> dict[str, Part]:
         raise NotImplementedError
@@ -54,9 +59,9 @@ def register_pass(cls: type[Pass]) -> type[Pass]:
     return cls
 
 
-def passes() -> list[Pass]:
-    """The registered passes, in the order they run."""
-    return list(_PASSES)
+def passes(pass_index: int = 0) -> list[Pass]:
+    """The registered passes that run in replicated pass `pass_index`, in the order they run."""
+    return [p for p in _PASSES if pass_index == 0 or p.every_pass]
 
 
 for _module in pkgutil.iter_modules(__path__):

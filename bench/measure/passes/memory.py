@@ -16,6 +16,7 @@ from bench.results.record import Flops, Memory, Part
 class MemoryPass(Pass):
     name = "memory"
     order = 20
+    every_pass = False
 
     def run(self, bench: Bench) -> dict[str, Part]:
         c = bench.config

@@ -2,7 +2,8 @@
 
 An executor implements `submit(config)` (queue a configuration), `as_completed()` (yield a `Completed`
 for each submitted configuration as it finishes, including ones submitted while iterating) and
-`close()` (release its workers; `kill()` at once on an interrupt or error). `slots` is how many
+`close()` (release its workers; `kill()` at once on an interrupt or error); `probe(spec)` measures the
+machine-speed probe (bench.measure.probe) where it can, before any configuration. `slots` is how many
 configurations it runs at once; the session never submits more than that ahead, so the budget
 predictor sees each result before it decides on the next configuration. Whatever fails inside a
 configuration (out of memory, a crash, a timeout) comes back as a Record with that status, never as an
@@ -19,15 +20,17 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bench.config import BenchConfig
+from bench.results.identity import ProbeSpec
 from bench.results.record import Record
 
 
 @dataclass(frozen=True)
 class Completed:
-    """A finished configuration and the environment fingerprint of the process that measured it."""
+    """A finished configuration (or probe) and the environment fingerprint of the process that measured it."""
 
-    record: Record
+    record: Record | None
     environment: dict | None
+    probe: dict | None = None
 
 
 class Executor:
@@ -38,6 +41,11 @@ class Executor:
 
     def prestart(self, max_memory_bytes: int | None) -> None:
         """Start a worker early so its imports overlap the caller's start-up (optional)."""
+
+    def probe(self, spec: ProbeSpec) -> Completed | None:
+        """The machine-speed probe `spec` measured in a worker (a dict in `Completed.probe`), or None
+        where this executor cannot measure one or the probe failed."""
+        return None
 
     def submit(self, config: BenchConfig) -> None:
         raise NotImplementedError

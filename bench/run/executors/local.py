@@ -39,10 +39,13 @@ from collections import deque
 from collections.abc import Iterator
 
 from bench.config import BenchConfig
+from bench.results.identity import ProbeSpec
 from bench.results.record import Record
 from bench.run.executors import Completed, Executor, register_executor
 from bench.run.process import Worker, WorkerExited, describe_exit
-from bench.run.protocol import run_request
+from bench.run.protocol import probe_request, run_request
+
+PROBE_TIMEOUT_S = 60.0
 
 
 @register_executor
@@ -69,7 +72,9 @@ class LocalExecutor(Executor):
 
     def start_for(self, config: BenchConfig) -> Worker:
         """The current worker if it is alive and has the cap `config` needs, else a new one."""
-        cap = config.max_memory_bytes if config.device == "cpu" else None
+        return self._worker_with(config.max_memory_bytes if config.device == "cpu" else None)
+
+    def _worker_with(self, cap: int | None) -> Worker:
         if self.worker is not None and self.worker.proc.poll() is not None:
             self.kill()
         if self.worker is not None and self.worker.cap != cap:
@@ -80,6 +85,20 @@ class LocalExecutor(Executor):
         if self.fingerprint is None:
             self.fingerprint = self.worker.fingerprint
         return self.worker
+
+    def probe(self, spec: ProbeSpec) -> Completed | None:
+        """Measure the probe in the current worker (whatever its cap: the probe is small); None on failure."""
+        worker = self._worker_with(self.worker.cap if self.worker is not None else None)
+        request = probe_request(spec)
+        try:
+            worker.send(request)
+            reply = worker.receive(time.monotonic() + PROBE_TIMEOUT_S)
+        except (WorkerExited, BrokenPipeError, ValueError):
+            reply = None
+        if reply is None or reply.get("type") != "probe" or reply.get("key") != request["key"]:
+            self.kill()
+            return None
+        return Completed(None, self.fingerprint, probe=reply["probe"])
 
     def prestart(self, max_memory_bytes: int | None) -> None:
         """Start a worker with that memory cap without waiting for it, so that its imports overlap the

@@ -81,3 +81,24 @@ def test_resuming_a_corrupt_results_file_is_one_line_and_exit_2(tmp_path):
     done = cli("run", "--resume", str(tmp_path))
     assert done.returncode == 2 and "not a valid record" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and bad.read_text().count("\n") == 2
+
+
+def test_dry_run_says_each_configuration_runs_in_the_requested_passes(tmp_path):
+    done = cli("run", "--models", "fastformer", "--seq-len", "64,128", "--passes", "3", "--dry-run",
+               "--out", str(tmp_path / "dry"))
+    assert done.returncode == 0, done.stderr
+    assert "2 configurations, each in 3 passes (dry run: nothing measured, nothing written)" in done.stdout
+    assert not (tmp_path / "dry").exists()
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--passes", "0", "timing.passes must be a positive integer, got 0"),
+    ("--passes", "-2", "timing.passes must be a positive integer, got -2"),
+    ("--seed", "-1", "timing.seed must be an integer >= 0, got -1"),
+])
+def test_bad_passes_or_seed_exits_2_with_one_line_naming_the_field(flag, value, message, tmp_path):
+    done = cli("run", "--models", "fastformer", "--seq-len", "64,128", flag, value, "--dry-run",
+               "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {message}"
+    assert not (tmp_path / "out").exists()

@@ -48,3 +48,37 @@ def test_invalid_fields_are_named(overrides, message):
 def test_unknown_fields_are_refused_when_reading_back():
     with pytest.raises(ConfigError, match="unknown configuration field"):
         BenchConfig.from_dict({**_config().to_dict(), "colour": "red"})
+
+
+def test_the_digest_of_pass_0_is_the_digest_of_a_configuration_written_before_passes_existed():
+    import hashlib
+    import json
+
+    config = _config(options={"k": 16}, seed=3)
+    older = {k: v for k, v in config.to_dict().items() if k != "pass_index"}
+    blob = json.dumps(older, sort_keys=True, separators=(",", ":"))
+    assert config.pass_index == 0
+    assert config.digest() == hashlib.sha1(blob.encode()).hexdigest()[:16]
+    assert _config(options={"k": 16}, seed=3, pass_index=0).digest() == config.digest()
+
+
+def test_later_passes_have_their_own_digest():
+    digests = {_config(pass_index=i).digest() for i in range(4)}
+    assert len(digests) == 4
+    assert _config(pass_index=1).digest() == _config(pass_index=1).digest()
+    assert _config(seed=1).digest() != _config().digest()
+
+
+def test_pass_index_round_trips_through_a_dict():
+    config = _config(pass_index=2, seed=5)
+    assert config.to_dict()["pass_index"] == 2
+    assert BenchConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("pass_index", -1), ("pass_index", True), ("pass_index", 1.0), ("pass_index", None),
+    ("seed", -1), ("seed", False), ("seed", 0.5),
+])
+def test_pass_index_and_seed_must_be_integers_of_at_least_zero(field, value):
+    with pytest.raises(ConfigError, match=f"{field} must be an integer >= 0, got {value!r}"):
+        _config(**{field: value})

@@ -138,3 +138,54 @@ def test_flags_are_laid_over_the_file_before_it_is_validated(tmp_path):
 def test_budget_flags_are_validated_like_the_file():
     with pytest.raises(SweepError, match="max_call_s must be a positive number"):
         sweep_from_dict(Overrides(max_call_s=0.0).onto(_sweep()))
+
+
+@pytest.mark.parametrize("passes", [0, -1, 1.5, True, "3", None])
+def test_timing_passes_must_be_a_positive_integer(passes):
+    from bench.config import Timing
+
+    with pytest.raises(SweepError, match=r"timing\.passes must be a positive integer, got "):
+        Timing(passes=passes)
+    with pytest.raises(SweepError, match=r"timing\.passes must be a positive integer"):
+        sweep_from_dict(_sweep(timing={"passes": passes}))
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "7", None])
+def test_timing_seed_must_be_an_integer_of_at_least_zero(seed):
+    from bench.config import Timing
+
+    with pytest.raises(SweepError, match=r"timing\.seed must be an integer >= 0, got "):
+        Timing(seed=seed)
+    with pytest.raises(SweepError, match=r"timing\.seed must be an integer >= 0"):
+        sweep_from_dict(_sweep(timing={"seed": seed}))
+
+
+def test_timing_defaults_to_one_pass_seed_0_and_accepts_valid_values():
+    from bench.config import Timing
+
+    assert (Timing().passes, Timing().seed) == (1, 0)
+    assert (Timing(passes=1, seed=0).passes, Timing(passes=5, seed=123).seed) == (1, 123)
+    sweep = sweep_from_dict(_sweep(timing={"passes": 4, "seed": 9}))
+    assert (sweep.timing.passes, sweep.timing.seed) == (4, 9)
+
+
+def test_overrides_set_passes_and_seed_and_are_validated_like_the_file():
+    data = _sweep(timing={"passes": 5, "seed": 3})
+    changed = sweep_from_dict(Overrides(passes=2, seed=1).onto(data))
+    assert (changed.timing.passes, changed.timing.seed) == (2, 1)
+    assert data["timing"] == {"passes": 5, "seed": 3}  # the file's mapping itself is left alone
+    kept = sweep_from_dict(Overrides(seq_len=[64]).onto(data))
+    assert (kept.timing.passes, kept.timing.seed) == (5, 3)
+    assert Overrides(passes=2, seed=0).given() == ["passes", "seed"]
+    with pytest.raises(SweepError, match=r"timing\.passes must be a positive integer, got 0"):
+        sweep_from_dict(Overrides(passes=0).onto(data))
+    with pytest.raises(SweepError, match=r"timing\.seed must be an integer >= 0, got -2"):
+        sweep_from_dict(Overrides(seed=-2).onto(data))
+
+
+def test_expanded_configurations_carry_the_seed_and_are_pass_0():
+    configs = sweep_from_dict(_sweep(timing={"passes": 3, "seed": 7})).expand(cuda_available=False)
+    assert len(configs) == 6
+    assert {(c.seed, c.pass_index) for c in configs} == {(7, 0)}
+    default = sweep_from_dict(_sweep()).expand(cuda_available=False)
+    assert {(c.seed, c.pass_index) for c in default} == {(0, 0)}

@@ -38,3 +38,23 @@ def test_a_sweep_reads_back_from_its_own_mapping_unchanged():
     for name in list_presets():
         sweep = load_sweep(name)
         assert sweep_from_dict(sweep.to_dict()) == sweep
+
+
+def test_passes_and_seed_in_a_sweep_file_round_trip_through_to_dict(tmp_path):
+    path = tmp_path / "replicated.toml"
+    path.write_text('models = ["softmax"]\ndevice = ["cpu"]\n[base]\nseq_len = 16\nbatch = 1\nd_model = 16\n'
+                    'n_heads = 2\n[timing]\npasses = 3\nseed = 7\n')
+    sweep = load_sweep(path)
+    assert (sweep.timing.passes, sweep.timing.seed) == (3, 7)
+    data = sweep.to_dict()
+    assert data["timing"]["passes"] == 3 and data["timing"]["seed"] == 7
+    again = sweep_from_dict(data)
+    assert again == sweep and (again.timing.passes, again.timing.seed) == (3, 7)
+
+
+def test_a_bad_passes_value_in_a_sweep_file_names_the_file_and_the_field(tmp_path):
+    path = tmp_path / "bad_passes.toml"
+    path.write_text('models = ["softmax"]\ndevice = ["cpu"]\n[base]\nseq_len = 16\nbatch = 1\nd_model = 16\n'
+                    'n_heads = 2\n[timing]\npasses = 0\n')
+    with pytest.raises(SweepError, match=r"bad_passes\.toml: timing\.passes must be a positive integer, got 0"):
+        load_sweep(path)

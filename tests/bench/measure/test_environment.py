@@ -53,9 +53,20 @@ def test_git_commit_and_dirty_flag_of_this_repository():
 
 def test_git_state_is_none_outside_a_repository(monkeypatch, tmp_path):
     monkeypatch.setattr(environment, "REPO_DIR", tmp_path)
+    monkeypatch.delenv("ATTNBENCH_GIT_COMMIT", raising=False)
     environment.git_state.cache_clear()
     try:
         assert environment.git_state() == (None, None)
+    finally:
+        environment.git_state.cache_clear()
+
+
+def test_a_copy_outside_git_records_the_commit_it_is_given(monkeypatch, tmp_path):
+    monkeypatch.setattr(environment, "REPO_DIR", tmp_path)
+    monkeypatch.setenv("ATTNBENCH_GIT_COMMIT", " 0123abcd \n")
+    environment.git_state.cache_clear()
+    try:
+        assert environment.git_state() == ("0123abcd", None)
     finally:
         environment.git_state.cache_clear()
 

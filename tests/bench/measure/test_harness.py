@@ -180,3 +180,112 @@ def test_the_registered_passes_run_timing_first_then_memory_with_the_flops():
 
 def test_a_layer_without_a_declared_complexity_records_none_for_it():
     assert measure(config(model=f"{TOY}:ToyUserLayer")).complexity is None
+
+
+BAD = "tests.fixtures.bad_output_models"
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ((torch.zeros(2, 4, 8), None), "the layer returned tuple, not a tensor"),
+    ([1.0, 2.0], "the layer returned list, not a tensor"),
+    (None, "the layer returned NoneType, not a tensor"),
+    (torch.zeros(2, 3, 8), r"returned shape \(2, 3, 8\) for an input of shape \(2, 4, 8\)"),
+    (torch.zeros(2, 4, 8, 1), r"returned shape \(2, 4, 8, 1\)"),
+    (torch.zeros(8, 4, 2), r"returned shape \(8, 4, 2\)"),
+    (torch.full((2, 4, 8), float("nan")), "NaN or infinite"),
+    (torch.zeros(2, 4, 8).index_fill_(1, torch.tensor([3]), float("inf")), "NaN or infinite"),
+    (torch.zeros(2, 4, 8).index_fill_(2, torch.tensor([0]), float("-inf")), "NaN or infinite"),
+])
+def test_check_output_refuses_anything_but_a_finite_tensor_of_the_input_shape(out, message):
+    from bench.measure.harness import OutputContractError, check_output
+
+    with pytest.raises(OutputContractError, match=message):
+        check_output(out, torch.randn(2, 4, 8))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_check_output_accepts_a_finite_tensor_of_the_input_shape(dtype):
+    from bench.measure.harness import check_output
+
+    x = torch.randn(2, 4, 8, dtype=dtype)
+    assert check_output(torch.randn(2, 4, 8, dtype=dtype) * 1e3, x) is None
+    assert check_output(x, x) is None
+
+
+def test_an_output_contract_error_is_a_runtime_error_classified_as_error():
+    from bench.measure.harness import OutputContractError
+
+    assert issubclass(OutputContractError, RuntimeError)
+    assert classify_exception(OutputContractError("the layer's output holds NaN")) == "error"
+
+
+@pytest.mark.parametrize("mode", ["forward", "train"])
+@pytest.mark.parametrize(("layer", "message"), [
+    ("NaNLayer", "NaN or infinite values on a random normal input"),
+    ("InfLayer", "NaN or infinite values on a random normal input"),
+    ("WrongShape", r"returned shape \(2, 63, 32\) for an input of shape \(2, 64, 32\)"),
+    ("TupleOutput", "the layer returned tuple, not a tensor"),
+])
+def test_measuring_a_layer_that_breaks_the_output_contract_raises(layer, message, mode):
+    from bench.measure.harness import OutputContractError
+
+    with pytest.raises(OutputContractError, match=message):
+        measure(config(model=f"{BAD}:{layer}", mode=mode))
+
+
+def test_the_output_is_checked_on_the_first_call_only(monkeypatch):
+    from bench.measure import harness
+
+    checks = []
+    monkeypatch.setattr(harness, "check_output", lambda out, x: checks.append(tuple(out.shape)))
+    for mode in ("forward", "train"):
+        cfg = config(mode=mode)
+        step = harness.make_step(harness.build_model(cfg), torch.randn(2, 64, 32), mode)
+        for _ in range(3):
+            step()
+    assert checks == [(2, 64, 32), (2, 64, 32)]  # once per step: the timed calls do not pay for it
+
+
+def test_passes_after_the_first_run_only_the_timing_pass():
+    assert [p.name for p in passes(0)] == ["timing", "memory"]
+    assert [p.name for p in passes(1)] == ["timing"]
+    assert [p.name for p in passes(5)] == ["timing"]
+
+
+def test_a_later_pass_measures_only_timing_without_the_cold_call_memory_or_flops():
+    first = measure(config(pass_index=0))
+    later = measure(config(pass_index=1))
+    assert later.status == "ok" and later.config.pass_index == 1
+    assert len(later.timing.samples_s) >= 3 and all(s > 0 for s in later.timing.samples_s)
+    assert later.timing.cold_s is None and later.timing.warmup == 1 and later.timing.timer == "perf_counter"
+    assert later.memory is None and later.flops is None
+    assert later.kernel == "toy-matmul" and later.param_count == 3 * 32 * 32 and later.duration_s > 0
+    assert first.timing.cold_s > 0 and first.memory.peak_bytes > 0 and first.flops.counted > 0
+    assert later.pass_key.config == first.pass_key.config and later.pass_key != first.pass_key
+    assert_round_trips(later)
+    assert later.row()["pass"] == 1 and later.row()["peak_bytes"] is None and later.row()["cold_s"] is None
+
+
+def test_the_worker_replies_to_a_broken_output_with_an_error_failure_naming_the_contract():
+    from bench.measure.harness import classify_exception as classify
+    from bench.run.protocol import run_request
+    from bench.run.worker import serve_request
+
+    cfg = config(model=f"{BAD}:NaNLayer")
+    reply = json.loads(serve_request(run_request(cfg), measure, classify))
+    assert reply["type"] == "failure" and reply["key"] == cfg.digest()
+    assert reply["status"] == "error" and reply["exception"] == "OutputContractError"
+    last = reply["error"].splitlines()[-1]
+    assert last == ("bench.measure.harness.OutputContractError: the layer's output holds NaN or infinite "
+                    "values on a random normal input")
+
+
+def test_the_worker_replies_to_a_good_layer_with_its_record():
+    from bench.run.protocol import run_request
+    from bench.run.worker import serve_request
+
+    cfg = config(pass_index=1)
+    reply = json.loads(serve_request(run_request(cfg), measure, classify_exception))
+    assert reply["type"] == "result" and reply["key"] == cfg.digest()
+    record = Record.from_json(reply["record"])
+    assert record.config == cfg and record.status == "ok" and record.memory is None

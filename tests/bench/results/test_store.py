@@ -198,3 +198,72 @@ def test_files_from_before_the_run_line_read_their_run_info_json(tmp_path):
     (tmp_path / "run_info.json").write_text(json.dumps({"run_id": "old", "command": "python run_bench.py run quick",
                                                         "sweep_spec": {"name": "quick"}}))
     assert store.run_info() == RunInfo("old", "python run_bench.py run quick", {"name": "quick"})
+
+
+PROBE = {"device": "cpu", "dtype": "float32", "d_model": 32, "threads": 1, "threads_used": 1, "rows": 4096,
+         "flops": 2 * 4096 * 32 * 32, "samples_s": [1e-4, 1.1e-4, 1.2e-4], "flops_per_s": 2 * 4096 * 32 * 32 / 1.1e-4}
+
+
+def in_pass(record: Record, pass_index: int, **changes) -> Record:
+    """`record` measured in replicated pass `pass_index` (its other fields as given)."""
+    config = dataclasses.replace(record.config, pass_index=pass_index)
+    return Record(**{**record.__dict__, "config": config, **changes})
+
+
+def test_a_probe_line_is_read_back_with_its_run_and_environment(store):
+    env_id = fingerprint_id(FINGERPRINT)
+    store.append_probe("run-a", env_id, PROBE)
+    store.append(make_record(16))
+    store.append_probe("run-b", env_id, {**PROBE, "d_model": 64})
+    contents = store.read()
+    assert contents.probes == [{**PROBE, "run_id": "run-a", "env_id": env_id},
+                               {**PROBE, "d_model": 64, "run_id": "run-b", "env_id": env_id}]
+    assert len(contents.records) == 1 and contents.problems == []
+    line = json.loads(lines_of(store.path)[1])
+    assert line == {"kind": "probe", "schema": SCHEMA_VERSION, "run_id": "run-a", "env_id": env_id, "probe": PROBE}
+
+
+@pytest.mark.parametrize("probe", [None, [1, 2], "fast", 3.5])
+def test_a_probe_line_without_an_object_probe_names_the_line(tmp_path, probe):
+    store = ResultStore(tmp_path / "results.jsonl")
+    line = {"kind": "probe", "schema": SCHEMA_VERSION, "run_id": "r", "env_id": "e", "probe": probe}
+    store.path.write_text(make_record(16).to_line() + "\n" + json.dumps(line) + "\n")
+    with pytest.raises(StorageError, match=r"results\.jsonl:2: probe line needs an object 'probe'"):
+        store.read()
+
+
+def test_a_probe_line_missing_its_probe_names_the_line(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.path.write_text(json.dumps({"kind": "probe", "schema": SCHEMA_VERSION, "run_id": "r"}) + "\n")
+    with pytest.raises(StorageError, match=r"results\.jsonl:1: probe line needs an object 'probe'"):
+        store.read()
+
+
+def test_a_probe_line_of_an_unknown_schema_is_a_clear_error(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.path.write_text(json.dumps({"kind": "probe", "schema": SCHEMA_VERSION + 1, "probe": PROBE}) + "\n")
+    with pytest.raises(StorageError, match=f":1: probe line has schema {SCHEMA_VERSION + 1}"):
+        store.read()
+
+
+def test_one_configuration_in_different_passes_is_kept_once_per_pass(store):
+    first = make_record(16)
+    store.append(first)
+    store.append(in_pass(first, 1, memory=None, flops=None))
+    store.append(in_pass(first, 2, status="timeout", timing=None, memory=None, flops=None, error="timed out"))
+    contents = store.read()
+    assert [(r.config.pass_index, r.status) for r in contents.records] == [(0, "ok"), (1, "ok"), (2, "timeout")]
+    assert contents.problems == []
+    assert len({r.pass_key for r in contents.records}) == 3 and len({r.key for r in contents.records}) == 1
+
+
+def test_the_same_pass_twice_keeps_the_last_line_and_says_so(store):
+    first = make_record(16)
+    store.append(first)
+    store.append(in_pass(first, 1, run_id="early"))
+    store.append(in_pass(first, 1, run_id="late"))
+    contents = store.read()
+    assert [(r.config.pass_index, r.run_id) for r in contents.records] == [(0, "run-a"), (1, "late")]
+    assert len(contents.problems) == 1
+    problem = contents.problems[0]
+    assert "softmax[scorer=official] N=16" in problem and ", pass 1 appears on lines 3 and 4; keeping line 4" in problem

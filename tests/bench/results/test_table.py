@@ -20,7 +20,7 @@ def test_load_results_has_exactly_the_record_columns_then_the_environment_column
     store.append(make_record(32, status="timeout"))
     table = load_results(store.path)
     env_columns = ["env_cpu_logical_cores", "env_cpu_model", "env_gpu_name", "env_torch_version"]
-    assert list(table.columns) == [*COLUMNS, "hardware", *env_columns]
+    assert list(table.columns) == [*COLUMNS, "hardware", "probe_flops_per_s", *env_columns]
     assert table["seq_len"].tolist() == [16, 32]
     assert table["status"].tolist() == ["ok", "timeout"]
     assert table["median_s"].iloc[0] == pytest.approx(0.011)
@@ -50,7 +50,22 @@ def test_load_results_concatenates_files_and_joins_each_to_its_own_environment(t
 def test_load_results_of_an_empty_file_is_an_empty_table_with_the_columns(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text("")
-    assert list(load_results(path).columns) == [*COLUMNS, "hardware"]
+    assert list(load_results(path).columns) == [*COLUMNS, "hardware", "probe_flops_per_s"]
+
+
+def test_each_row_gets_the_matmul_rate_of_the_probe_at_its_device_dtype_and_width(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append_environment(FINGERPRINT)
+    store.append_probe("other", "", {"device": "cpu", "dtype": "float32", "d_model": 32, "flops_per_s": 1e9})
+    store.append_probe("r", "", {"device": "cpu", "dtype": "float32", "d_model": 32, "flops_per_s": 2e9})
+    store.append_probe("r", "", {"device": "cpu", "dtype": "float64", "d_model": 32, "flops_per_s": 3e9})
+    for record in (make_record(16), make_record(32)):
+        record.run_id = "r"
+        store.append(record)
+    assert [p["run_id"] for p in store.read().probes] == ["other", "r", "r"]
+    assert load_results(store.path)["probe_flops_per_s"].tolist() == [2e9, 2e9]  # own run, float32
+    store.append_probe("r", "", {"device": "cpu", "dtype": "float32", "d_model": 64, "flops_per_s": 4e9})
+    assert load_results(store.path)["probe_flops_per_s"].tolist() == [2e9, 2e9]  # another width is no match
 
 
 def test_load_results_warns_about_recoverable_problems_and_refuses_a_missing_file(tmp_path):
