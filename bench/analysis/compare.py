@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bench.analysis.replicates import config_table
 from bench.analysis.series import sample_list
 from bench.analysis.significance import mann_whitney_u
 from bench.results.identity import KEY_FIELDS
@@ -53,7 +54,9 @@ def _hardware(df: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def _latest_ok(df: pd.DataFrame) -> pd.DataFrame:
-    ok = df[df["status"] == "ok"].copy()
+    """One row per ok configuration, its replicated passes combined (bench.analysis.replicates)."""
+    ok = config_table(df)
+    ok = ok[ok["status"] == "ok"].copy()
     if "timestamp" in ok.columns:
         ok = ok.sort_values("timestamp", kind="stable", na_position="first")
     return ok.drop_duplicates(list(CONFIG_COLUMNS), keep="last")
@@ -71,7 +74,8 @@ def _change(samples_a: list[float], samples_b: list[float], ratio: float) -> tup
 def compare(df_a: pd.DataFrame, df_b: pd.DataFrame, *, force: bool = False) -> ComparisonResult:
     """Join ok configurations present in both tables; refuse different hardware unless `force`.
 
-    When a table holds one configuration several times the latest (by timestamp) is used.
+    A configuration's passes are combined (its median is the median of the passes' medians, its samples
+    pooled); measured on several hardware, the latest (by timestamp) is used.
     """
     a, b = _latest_ok(df_a), _latest_ok(df_b)
     keys = list(CONFIG_COLUMNS)

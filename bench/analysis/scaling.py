@@ -1,12 +1,14 @@
-"""The scaling table: per series, the log-log slope with its CI, a quadratic fit, the verdict and the
-asymptotic class the layer declares (`complexity` on its class, stored with each record)."""
+"""The scaling table: per series, the log-log slope with its interval, the local slope, a quadratic fit,
+the verdict and the asymptotic class the layer declares (`complexity` on its class, stored with each
+record). Overhead-bound configurations (bench.analysis.overhead) are counted and left out of the fits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from bench.analysis.fits import fit_quadratic, loglog_slope, verdict
+from bench.analysis.fits import fit_quadratic, fit_range, loglog_slope, verdict
+from bench.analysis.replicates import config_table
 from bench.analysis.series import (
     MODEL_KEYS,
     SETTING_KEYS,
@@ -14,20 +16,37 @@ from bench.analysis.series import (
     iter_series,
     ok_rows,
     plain_value,
-    sample_list,
     thread_count,
 )
 
 
-def _metric(series: Series, metric: str) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
+def combined(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with one row per configuration: a results table's passes combined (bench.analysis.replicates),
+    or `df` itself when it is already such a table."""
+    return df if "pass_medians_s" in df.columns else config_table(df)
+
+
+def _metric(series: Series, metric: str) -> tuple[np.ndarray, list[list[float]]]:
+    """Sizes and, per size, the replicate values of the metric (pass medians of time; memory once)."""
     frame = series.frame
     x = frame[series.axis].to_numpy(dtype=float)
     divisor = frame["batch"].to_numpy(dtype=float) if series.per_sequence else np.ones(len(frame))
-    y = pd.to_numeric(frame[metric]).to_numpy(dtype=float) / divisor
-    samples = None
     if metric == "median_s":
-        samples = [np.asarray(sample_list(v)) / d for v, d in zip(frame["samples_s"], divisor, strict=True)]
-    return x, y, samples
+        values = [[m / d for m in medians] or [v / d]
+                  for medians, v, d in zip(frame["pass_medians_s"], pd.to_numeric(frame[metric]), divisor, strict=True)]
+    else:
+        values = [[v / d] for v, d in zip(pd.to_numeric(frame[metric]), divisor, strict=True)]
+    return x, values
+
+
+def _work_evidence(series: Series, used: pd.DataFrame) -> str | None:
+    """Why a tokens-coupled series has no evidence that its calls are work-bound, or None when it has."""
+    if not series.per_sequence:
+        return None
+    known = used["overhead_bound"].notna() & used["flops_per_s"].notna()
+    if not known.all():
+        return "batch = tokens / N but the FLOP rate of some sizes is unknown, so fixed costs cannot be ruled out"
+    return None
 
 
 def _expected(frame: pd.DataFrame, axis: str, metric: str) -> str | None:
@@ -47,37 +66,56 @@ def _expected(frame: pd.DataFrame, axis: str, metric: str) -> str | None:
 
 SCALING_COLUMNS = (
     *MODEL_KEYS, *SETTING_KEYS, "threads", "series", "axis", "coupling", "fixed", "metric", "n_total", "range_min",
-    "range_max",
-    "n_points", "x_min", "x_max", "slope", "ci_low", "ci_high", "ci_method", "a", "b", "c", "quadratic_share",
-    "verdict", "expected", "note",
+    "range_max", "n_overhead", "n_points", "x_min", "x_max", "passes", "slope", "ci_low", "ci_high", "ci_method",
+    "local_slope", "a", "b", "c", "quadratic_share", "share_low", "share_high", "curvature", "verdict", "expected",
+    "note",
 )
 
 
-def scaling_table(df: pd.DataFrame, axis: str = "seq_len", metric: str = "median_s", *,
-                  upper_fraction: float = 0.5, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """One row per series of ok rows along `axis`: slope with CI, quadratic fit, verdict and range.
+def _row(series: Series, axis: str, metric: str, upper_fraction: float) -> dict:
+    """The scaling row of one series: fits over its sizes that are not overhead-bound."""
+    work = series.frame[series.frame["overhead_bound"] != True]  # noqa: E712 (None is not bound)
+    x_all = series.frame[axis].to_numpy(dtype=float)
+    row = {**series.keys, "threads": thread_count(series.frame), "series": series.key, "axis": axis,
+           "coupling": series.coupling, "fixed": series.fixed_label,
+           "metric": f"{metric} per sequence" if series.per_sequence else metric,
+           "n_total": len(x_all), "range_min": plain_value(x_all.min()), "range_max": plain_value(x_all.max()),
+           "n_overhead": len(series.frame) - len(work), "expected": _expected(series.frame, axis, metric)}
+    x, values = _metric(Series(series.axis, series.coupling, series.keys, series.fixed, series.per_sequence, work),
+                        metric) if len(work) else (np.array([]), [])
+    fit = loglog_slope(x, values, upper_fraction=upper_fraction)
+    note = fit.note
+    verdict_text = verdict(fit)
+    if fit.slope is not None:
+        used = work[work[axis].isin(fit_range(x, upper_fraction))]
+        missing = _work_evidence(series, used)
+        if missing:
+            verdict_text, note = "inconclusive", missing
+        means = [float(np.exp(np.mean(np.log(v)))) for v, size in zip(values, x, strict=True)
+                 if size in set(used[axis])]
+        sizes = [size for size in x if size in set(used[axis])]
+        poly = fit_quadratic(sizes, means)
+        row.update(a=poly.a, b=poly.b, c=poly.c, quadratic_share=poly.quadratic_share, share_low=poly.share_low,
+                   share_high=poly.share_high, curvature=poly.label)
+    if row["n_overhead"]:
+        note = "; ".join(filter(None, [note, f"{row['n_overhead']} overhead-bound size(s) left out"]))
+    row.update(n_points=fit.n_points, x_min=plain_value(fit.x_min), x_max=plain_value(fit.x_max),
+               passes=fit.passes, slope=fit.slope, ci_low=fit.ci_low, ci_high=fit.ci_high, ci_method=fit.ci_method,
+               local_slope=fit.local_slope, verdict=verdict_text, note=note)
+    return row
 
-    metric is "median_s" (time; raw samples drive the CI) or "peak_bytes". For "tokens" series the metric
-    is per sequence (divided by the batch) and `metric` says so. `threads` reports the measured thread
-    count of the series' rows; it is not a grouping key.
+
+def scaling_table(df: pd.DataFrame, axis: str = "seq_len", metric: str = "median_s", *,
+                  upper_fraction: float = 0.5) -> pd.DataFrame:
+    """One row per series of ok configurations along `axis`: slope with its interval, the local slope,
+    the quadratic fit over the same range, the verdict and the range (bench.analysis.fits.VERDICT_RULE).
+
+    `df` is a results table or its `config_table`. metric is "median_s" (time; the passes' medians are
+    the replicates) or "peak_bytes". For "tokens" series the metric is per sequence (divided by the
+    batch) and `metric` says so. `threads` reports the measured thread count of the series' rows; it
+    is not a grouping key.
     """
     if metric not in ("median_s", "peak_bytes"):
         raise ValueError(f"metric must be 'median_s' or 'peak_bytes', got {metric!r}")
-    rows = []
-    for series in iter_series(ok_rows(df, metric), axis):
-        x, y, samples = _metric(series, metric)
-        fit = loglog_slope(x, y, samples=samples, upper_fraction=upper_fraction, n_boot=n_boot, seed=seed)
-        poly = fit_quadratic(x, y)
-        rows.append({
-            **series.keys, "threads": thread_count(series.frame), "series": series.key, "axis": axis,
-            "coupling": series.coupling,
-            "fixed": series.fixed_label,
-            "metric": f"{metric} per sequence" if series.per_sequence else metric,
-            "n_total": len(x), "range_min": plain_value(x.min()), "range_max": plain_value(x.max()),
-            "n_points": fit.n_points, "x_min": plain_value(fit.x_min), "x_max": plain_value(fit.x_max),
-            "slope": fit.slope, "ci_low": fit.ci_low, "ci_high": fit.ci_high, "ci_method": fit.ci_method,
-            "a": poly.a, "b": poly.b, "c": poly.c, "quadratic_share": poly.quadratic_share,
-            "verdict": verdict(fit), "expected": _expected(series.frame, axis, metric),
-            "note": fit.note,
-        })
+    rows = [_row(series, axis, metric, upper_fraction) for series in iter_series(ok_rows(combined(df), metric), axis)]
     return pd.DataFrame(rows, columns=list(SCALING_COLUMNS))

@@ -1,4 +1,5 @@
-"""Throughput: achieved FLOP/s of each measured configuration and its fraction of the GPU's dense peak."""
+"""Throughput: achieved FLOP/s of each measured configuration, its fraction of the GPU's dense peak and
+of the machine's matmul rate measured in the same run (bench.measure.probe)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,14 @@ def peak_flops(device_name: str | None, dtype: str) -> float | None:
 
 ACHIEVED_COLUMNS = (
     *MODEL_KEYS, *SETTING_KEYS, "batch", "seq_len", "d_model", "n_heads", "flops", "flops_source", "median_s",
-    "flops_per_s", "peak_flops_per_s", "fraction_of_peak", "peak_source",
+    "flops_per_s", "peak_flops_per_s", "fraction_of_peak", "peak_source", "probe_flops_per_s", "gemm_fraction",
+    "overhead_bound",
 )
 
 
 def achieved_flops(df: pd.DataFrame) -> pd.DataFrame:
-    """Achieved FLOP/s of each ok row that has a FLOP count, and its fraction of the GPU's dense peak.
+    """Achieved FLOP/s of each ok row that has a FLOP count, and its fraction of the GPU's dense peak
+    (and, in a `config_table`, of the run's measured matmul rate, with the overhead-bound mark).
 
     The work is the counted FLOPs when present, else the analytic count (as in Record.row()). The peak
     is only given for GPUs listed in PEAK_FLOPS and only for CUDA rows; otherwise it is left empty.
@@ -53,5 +56,6 @@ def achieved_flops(df: pd.DataFrame) -> pd.DataFrame:
             "flops": float(work), "flops_source": source, "median_s": float(row["median_s"]),
             "flops_per_s": rate, "peak_flops_per_s": peak, "fraction_of_peak": rate / peak if peak else None,
             "peak_source": PEAK_FLOPS_SOURCE if peak else None,
+            **{k: row.get(k) for k in ("probe_flops_per_s", "gemm_fraction", "overhead_bound")},
         })
     return pd.DataFrame(rows, columns=list(ACHIEVED_COLUMNS))

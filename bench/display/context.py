@@ -12,6 +12,7 @@ import pandas as pd
 from bench.analysis.capacity import largest_fit
 from bench.analysis.claims import ClaimCheck, check_claims
 from bench.analysis.crossovers import crossovers
+from bench.analysis.replicates import config_table
 from bench.analysis.scaling import scaling_table
 from bench.analysis.throughput import achieved_flops
 
@@ -26,11 +27,14 @@ REFERENCES = ("sdpa", "softmax")
 class ReportContext:
     """A run's results and everything the sections derive from them, so no section recomputes analysis.
 
-    `plots` are links relative to the report's folder; `scaling` is keyed by the names of SCALING and
-    `crossovers` by reference (REFERENCES).
+    `df` has a row per configuration and pass, `configs` a row per configuration with its passes
+    combined (bench.analysis.replicates), which every analysis reads. `plots` are links relative to
+    the report's folder; `scaling` is keyed by the names of SCALING and `crossovers` by reference
+    (REFERENCES).
     """
 
     df: pd.DataFrame
+    configs: pd.DataFrame
     environments: dict
     run_id: str
     command: str
@@ -43,17 +47,18 @@ class ReportContext:
 
     @classmethod
     def build(cls, df: pd.DataFrame, environments: dict, *, run_id: str, command: str, plots: Sequence[Path],
-              outdir: str | Path, n_boot: int = 1000, time_scaling: pd.DataFrame | None = None) -> ReportContext:
+              outdir: str | Path, time_scaling: pd.DataFrame | None = None) -> ReportContext:
         """Analyse `df` once; `time_scaling`, when given, is the already computed time-vs-seq_len table."""
         links = tuple(os.path.relpath(Path(p), Path(outdir)).replace(os.sep, "/") for p in plots)
+        configs = config_table(df)
         scaling = {}
         for name, (axis, metric) in SCALING.items():
             reuse = name == "time_seq_len" and time_scaling is not None
-            scaling[name] = time_scaling if reuse else scaling_table(df, axis, metric, n_boot=n_boot)
-        return cls(df=df, environments=environments, run_id=run_id, command=command, plots=links,
-                   scaling=scaling, crossovers={ref: crossovers(df, ref) for ref in REFERENCES},
-                   claims=tuple(check_claims(df, scaling["time_seq_len"])), largest=largest_fit(df),
-                   flops=achieved_flops(df))
+            scaling[name] = time_scaling if reuse else scaling_table(configs, axis, metric)
+        return cls(df=df, configs=configs, environments=environments, run_id=run_id, command=command,
+                   plots=links, scaling=scaling, crossovers={ref: crossovers(configs, ref) for ref in REFERENCES},
+                   claims=tuple(check_claims(configs, scaling["time_seq_len"])), largest=largest_fit(configs),
+                   flops=achieved_flops(configs))
 
     def embeds(self, *prefixes: str) -> list[str]:
         """Markdown images of the plots whose file names start with one of `prefixes`."""

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from bench.analysis.scaling import combined  # noqa: E402
 from bench.analysis.series import Series, iter_series, sample_list  # noqa: E402
 from bench.results.identity import HARDWARE_FIELD, ConfigKey, SeriesKey  # noqa: E402
 from bench.results.record import NOT_FITTING  # noqa: E402
@@ -82,19 +83,19 @@ def _colors(df: pd.DataFrame) -> dict[str, tuple]:
     return {v: cmap(i % cmap.N) for i, v in enumerate(variants)}
 
 
-def _quartiles(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median and interquartile range per row: from the raw samples when present, else median +- IQR/2."""
+def _spread(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median and spread per configuration: the range of its passes' medians when it has two or more
+    passes, else the interquartile range of its raw samples."""
     med = pd.to_numeric(frame[metric]).to_numpy(dtype=float)
     if metric != "median_s":
         return med, med, med
     low, high = med.copy(), med.copy()
-    iqr = pd.to_numeric(frame["iqr_s"]).to_numpy(dtype=float)
-    for i, raw in enumerate(frame["samples_s"]):
+    for i, (medians, raw) in enumerate(zip(frame["pass_medians_s"], frame["samples_s"], strict=True)):
         samples = sample_list(raw)
-        if samples:
+        if len(medians) >= 2:
+            low[i], high[i] = min(medians), max(medians)
+        elif samples:
             low[i], high[i] = np.percentile(samples, [25, 75])
-        elif np.isfinite(iqr[i]):
-            low[i], high[i] = med[i] - iqr[i] / 2, med[i] + iqr[i] / 2
     return med, low, high
 
 
@@ -136,7 +137,7 @@ def _sweep_figure(series_list: list[Series], panel: Panel, axis: str, metric: st
     fig, ax = plt.subplots(figsize=(7.5, 5))
     variants = [s.key.variant for s in series_list]
     scale = 1.0 if metric == "median_s" else 2.0 ** 20
-    anchor, x_max, marked = None, 0.0, False
+    anchor, x_max, marked, hollow = None, 0.0, False, False
     for index, series in enumerate(series_list):
         frame = series.frame
         ok = frame[(frame["status"] == "ok") & pd.to_numeric(frame[metric]).notna()]
@@ -146,8 +147,12 @@ def _sweep_figure(series_list: list[Series], panel: Panel, axis: str, metric: st
             label += f" ({series.fixed_label})"
         if not ok.empty:
             x = ok[axis].to_numpy(dtype=float)
-            med, low, high = (v / scale for v in _quartiles(ok, metric))
+            med, low, high = (v / scale for v in _spread(ok, metric))
             ax.plot(x, med, marker="o", markersize=3, color=color, label=label)
+            bound = (ok["overhead_bound"] == True).to_numpy()  # noqa: E712 (None is not bound)
+            if metric == "median_s" and bound.any():
+                hollow = True
+                ax.scatter(x[bound], med[bound], s=40, facecolors="white", edgecolors=color, zorder=3)
             if metric == "median_s":
                 ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
             if anchor is None or x[0] < anchor[0]:
@@ -178,6 +183,9 @@ def _sweep_figure(series_list: list[Series], panel: Panel, axis: str, metric: st
     ax.set_title(panel.title(f"{what} vs {axis}", fixed), fontsize=10)
     if marked:
         ax.scatter([], [], marker="x", color="black", label="x: oom / timeout / skipped (not measured)")
+    if hollow:
+        ax.scatter([], [], s=40, facecolors="white", edgecolors="black",
+                   label="hollow: overhead-bound (left out of verdicts)")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -248,11 +256,16 @@ def _flops_figures(df: pd.DataFrame, outdir: Path) -> list[Path]:
 
 
 def make_plots(df: pd.DataFrame, outdir: str | Path) -> list[Path]:
-    """Write every plot the data supports into `outdir` (created if needed); returns the files written."""
+    """Write every plot the data supports into `outdir` (created if needed); returns the files written.
+
+    `df` is a results table or its config_table: one point per configuration, its passes combined; the
+    shaded band is the range of the passes' medians (the samples' IQR with one pass).
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     if df.empty:
         return []
+    df = combined(df)
     written = _sweep_figures(df, out, "seq_len", "median_s")
     written += _sweep_figures(df, out, "seq_len", "peak_bytes")
     written += _sweep_figures(df, out, "batch", "median_s")

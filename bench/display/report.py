@@ -16,13 +16,13 @@ from bench.display.sections import registered
 
 
 def render_report(df: pd.DataFrame, environments: dict, *, run_id: str, command: str, plots: list[Path],
-                  outdir: str | Path, n_boot: int = 1000, time_scaling: pd.DataFrame | None = None) -> str:
+                  outdir: str | Path, time_scaling: pd.DataFrame | None = None) -> str:
     """The report as Markdown: the title, then every registered section in order; `plots` are embedded
     with links relative to `outdir`. `time_scaling`, when given, is the already computed
     `scaling_table(df, "seq_len", "median_s")`, so it is not bootstrapped twice.
     """
     ctx = ReportContext.build(df, environments, run_id=run_id, command=command, plots=plots, outdir=outdir,
-                              n_boot=n_boot, time_scaling=time_scaling)
+                              time_scaling=time_scaling)
     parts = [f"# attnbench report: run {run_id}", *(s.render(ctx) for s in registered())]
     return "\n\n".join(parts) + "\n"
 

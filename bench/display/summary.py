@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.analysis.scaling import combined
 from bench.config.units import format_seconds
 from bench.display.table import text_table
 from bench.results.identity import SETTING_FIELDS, ConfigKey, SeriesKey
@@ -35,11 +36,13 @@ def _fit(scaling: pd.DataFrame, identity: tuple) -> pd.Series | None:
 
 
 def render_summary(df: pd.DataFrame, scaling: pd.DataFrame) -> str:
-    """Plain-text table, one row per variant and setting: statuses, the longest sequence that ran, its time,
-    and the slope of the series with the most points (a row per setting, so causal and bidirectional
-    runs of one layer are never merged). `scaling` is `scaling_table(df, "seq_len")`."""
+    """Plain-text table, one row per variant and setting: statuses of its configurations (passes
+    combined), the longest sequence that ran, its time, and the slope of the series with the most points
+    (a row per setting, so causal and bidirectional runs of one layer are never merged). `df` is a
+    results table or its config_table; `scaling` is `scaling_table(df, "seq_len")`."""
     if df.empty:
         return "no results"
+    df = combined(df)
     rows = []
     for _, group in df.groupby(["variant", *SETTING_FIELDS], sort=False):
         key = ConfigKey.from_dict(group.iloc[0])

@@ -150,8 +150,7 @@ def series_fits(ok: pd.DataFrame, policy: GatePolicy) -> dict[SeriesKey, dict]:
     """
     fits: dict[SeriesKey, dict] = {}
     for metric, name in (("median_s", "time"), ("peak_bytes", "memory")):
-        table = scaling_table(ok, "seq_len", metric, upper_fraction=policy.upper_fraction,
-                              n_boot=policy.n_boot, seed=0)
+        table = scaling_table(ok, "seq_len", metric, upper_fraction=policy.upper_fraction)
         for row in table.to_dict("records"):
             entry = fits.setdefault(row["series"], {"variant": row["variant"], "model": row["model"],
                                                     "complexity": {"time": None, "memory": None},

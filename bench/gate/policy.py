@@ -62,7 +62,6 @@ class GatePolicy:
 
     reference: str
     upper_fraction: float
-    n_boot: int
     relative: SpeedRule
     absolute: SpeedRule
     models: Mapping[str, Mapping]
@@ -189,16 +188,15 @@ def policy_from_dict(data: Mapping, source: str = "<policy>") -> GatePolicy:
     if not isinstance(reference, str) or not reference:
         raise GateError(f"policy {source}: reference must be a variant name such as 'sdpa', "
                         f"got {reference!r}")
-    scaling = _check_keys(top.get("scaling", {}), ("upper_fraction", "n_boot"), "[scaling]", source)
+    scaling = _check_keys(top.get("scaling", {}), ("upper_fraction",), "[scaling]", source)
     upper_fraction = _number(scaling.get("upper_fraction", 0.5), "scaling.upper_fraction", source)
     if upper_fraction > 1:
         raise GateError(f"policy {source}: scaling.upper_fraction must be in (0, 1], got {upper_fraction}")
-    n_boot = _number(scaling.get("n_boot", 1000), "scaling.n_boot", source, integer=True)
     relative = _speed_rule(top.get("relative", {}), "relative", source,
                            SpeedRule(threshold=0.25, floor_s=2e-5, alpha=0.01))
     absolute = _speed_rule(top.get("absolute", {}), "absolute", source,
                            SpeedRule(threshold=0.5, floor_s=2e-5, alpha=0.01))
-    return GatePolicy(reference, float(upper_fraction), int(n_boot), relative, absolute,
+    return GatePolicy(reference, float(upper_fraction), relative, absolute,
                       _models(top, source, relative, absolute), _crossover_rules(top, source),
                       _complexity(top, source))
 

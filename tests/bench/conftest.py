@@ -1,7 +1,4 @@
-"""Shared by the gate's tests and the gate report's: the default policy (fewer bootstrap resamples)
-and a baseline made with it."""
-
-import dataclasses
+"""Shared by the gate's tests and the gate report's: the default policy and a baseline made with it."""
 
 import pytest
 
@@ -11,7 +8,7 @@ from tests.fixtures.gate_data import CPU_A, make_results
 
 @pytest.fixture(scope="session")
 def policy():
-    return dataclasses.replace(load_policy(), n_boot=200)
+    return load_policy()
 
 
 @pytest.fixture(scope="session")

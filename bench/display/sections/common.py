@@ -31,6 +31,19 @@ def setting(row: Mapping) -> str:
     return f"{where(row)}, {row['dtype']}, {row['mode']}, {row['scope']}{causal}"
 
 
+def conditions(configs: pd.DataFrame, device: str, dtype: str, device_name: object) -> str:
+    """The conditions a headline number holds under: dtype, backend (eager PyTorch with its version, and
+    the SDPA kernel that ran) and device, e.g. `float32, eager PyTorch 2.11 (sdpa: flash), cuda: NVIDIA H200`."""
+    rows = configs[(configs["device"] == device) & (configs["dtype"] == dtype)]
+    versions = sorted({str(v) for v in rows.get("env_torch_version", pd.Series(dtype=object)).dropna()})
+    kernels = sorted({str(k) for k in rows.loc[rows["model"] == "sdpa", "kernel"].dropna()})
+    backend = "eager PyTorch" + (f" {'/'.join(versions)}" if versions else "")
+    if kernels:
+        backend += f" (sdpa: {'/'.join(kernels)})"
+    name = device_name if isinstance(device_name, str) and device_name else "unknown device"
+    return f"{dtype}, {backend}, {device}: {name}"
+
+
 def series(key: SeriesKey) -> str:
     """A series' coupling and the values it holds fixed, e.g. `fixed: batch=1, d_model=256, n_heads=4`."""
     return f"{key.coupling}: {key.fixed_label()}"

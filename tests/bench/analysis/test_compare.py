@@ -56,12 +56,12 @@ def test_nothing_in_common_is_an_error():
         compare(a, b)
 
 
-def test_the_latest_measurement_of_a_repeated_configuration_is_used_and_unmatched_ones_counted():
-    a = frame([record("sdpa", [1.0] * 5, timestamp=1.0), record("sdpa", [2.0] * 5, timestamp=2.0),
-               record("sdpa", [1.0] * 5, seq_len=512)])
+def test_the_passes_of_a_configuration_are_combined_and_unmatched_ones_counted():
+    a = frame([record("sdpa", [1.0] * 5, pass_index=0), record("sdpa", [2.0] * 5, pass_index=1),
+               record("sdpa", [3.0] * 5, pass_index=2), record("sdpa", [1.0] * 5, seq_len=512)])
     b = frame([record("sdpa", [4.0] * 5)])
     result = compare(a, b)
-    assert result.table["ratio"].tolist() == [2.0]
+    assert result.table["median_a"].tolist() == [2.0] and result.table["ratio"].tolist() == [2.0]
     assert (result.only_in_a, result.only_in_b) == (1, 0)
 
 

@@ -20,7 +20,7 @@ def df() -> pd.DataFrame:
 
 def test_build_analyses_every_table_the_sections_read(df, tmp_path):
     plots = [tmp_path / "plots" / "time_vs_seq_len_x.png", tmp_path / "plots" / "speedup_vs_sdpa_x.png"]
-    ctx = ReportContext.build(df, {}, run_id="r", command="c", plots=plots, outdir=tmp_path, n_boot=20)
+    ctx = ReportContext.build(df, {}, run_id="r", command="c", plots=plots, outdir=tmp_path)
     assert list(ctx.scaling) == list(SCALING) and list(ctx.crossovers) == list(REFERENCES)
     assert set(ctx.scaling["time_seq_len"]["axis"]) == {"seq_len"}
     assert set(ctx.scaling["memory_seq_len"]["metric"]) == {"peak_bytes"}
@@ -30,7 +30,7 @@ def test_build_analyses_every_table_the_sections_read(df, tmp_path):
 
 
 def test_a_given_time_scaling_table_is_used_and_not_recomputed(df, tmp_path, monkeypatch):
-    given = scaling_table(df, "seq_len", "median_s", n_boot=20)
+    given = scaling_table(df, "seq_len", "median_s")
     computed = []
 
     def counting(frame, axis, metric, **kwargs):
@@ -38,7 +38,7 @@ def test_a_given_time_scaling_table_is_used_and_not_recomputed(df, tmp_path, mon
         return scaling_table(frame, axis, metric, **kwargs)
 
     monkeypatch.setattr(context, "scaling_table", counting)
-    ctx = ReportContext.build(df, {}, run_id="r", command="c", plots=[], outdir=Path("."), n_boot=20,
+    ctx = ReportContext.build(df, {}, run_id="r", command="c", plots=[], outdir=Path("."),
                               time_scaling=given)
     assert ctx.scaling["time_seq_len"] is given
     assert ("seq_len", "median_s") not in computed and len(computed) == 3

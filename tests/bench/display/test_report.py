@@ -39,9 +39,11 @@ def test_report_is_written_with_every_section_in_order(report):
 def test_summary_states_the_computed_verdicts_and_crossovers(report):
     summary = report[1].split("## Claims check")[0]
     assert "42 configurations of 6 variants" in summary
-    assert re.search(r"linearly for fastformer \(slope 0\.9\d over N=1024-4096\)", summary)
+    assert re.search(r"In float32, eager PyTorch, cpu: Synthetic CPU, time grows with sequence length linearly for "
+                     r"fastformer \(slope 0\.\d\d \[0\.\d\d, 0\.\d\d\] over N=256-4096\)", summary)
     assert "quadratically for sdpa" in summary
-    assert "fastformer from N=1024 (slower at 512)" in summary
+    assert "Against sdpa in float32, eager PyTorch, cpu: Synthetic CPU, these become faster: fastformer forward from " \
+           "N=1024 (slower at 512)" in summary
     assert "published claim checks" in summary
 
 
@@ -68,8 +70,8 @@ def test_predictions_appear_only_in_the_failures_section(report):
 
 def test_claims_scaling_and_environment_carry_numbers(report):
     text = report[1]
-    assert "9.3x-46x at N=128, 256, 512" in text and "**not supported**" in text
-    assert "Verdict: **linear** when the whole CI lies inside (0.7, 1.3)" in text
+    assert "9.3x-46x at N=128, 256, 512" in text and "**different configuration**" in text
+    assert "Verdict: **linear** when the whole interval lies inside (0.7, 1.3)" in text
     assert "| (512, 1024] |" in text
     assert "| 2048 (B=2) | 8192 (B=2, oom:" in text
     assert "unknown peak" in text
@@ -84,14 +86,14 @@ def test_no_missing_value_is_printed_as_nan(report):
 
 def test_empty_results_render_without_crashing(tmp_path):
     text = render_report(standard_frame().iloc[0:0], {}, run_id="empty", command="x", plots=[],
-                         outdir=tmp_path, n_boot=10)
+                         outdir=tmp_path)
     assert "This run holds no results." in text and "No environment fingerprint was recorded." in text
     assert "## Reproduce" in text
 
 
 def test_a_given_time_scaling_table_is_the_one_reported(tmp_path):
     df = standard_frame()
-    given = scaling_table(df, "seq_len", "median_s", n_boot=20)
+    given = scaling_table(df, "seq_len", "median_s")
     given.loc[given["variant"] == "sdpa", "expected"] = "as given"
     path = write_report(df, {}, tmp_path, run_id="r", command="c", time_scaling=given)
     time_section = path.read_text().split("### Time vs sequence length")[1].split("###")[0]
@@ -108,5 +110,5 @@ def test_the_expected_column_shows_each_layers_declared_class(report):
 
 def test_environment_values_are_escaped_once(tmp_path):
     text = render_report(standard_frame().iloc[0:0], {"env0": {"os": "Linux | x86"}}, run_id="e", command="x",
-                         plots=[], outdir=tmp_path, n_boot=10)
+                         plots=[], outdir=tmp_path)
     assert "| os | Linux \\| x86 |" in text

@@ -28,7 +28,7 @@ def registry(monkeypatch):
 
 def _render(df, tmp_path) -> str:
     return render_report(df, ENVIRONMENTS, run_id="r1", command="python run_bench.py run quick", plots=[],
-                         outdir=tmp_path, n_boot=20)
+                         outdir=tmp_path)
 
 
 def test_the_report_sections_are_registered_in_order():
@@ -39,7 +39,7 @@ def test_the_report_sections_are_registered_in_order():
 
 def test_the_report_is_the_title_then_every_registered_section_in_order(df, tmp_path):
     ctx = ReportContext.build(df, ENVIRONMENTS, run_id="r1", command="python run_bench.py run quick", plots=[],
-                              outdir=tmp_path, n_boot=20)
+                              outdir=tmp_path)
     expected = "\n\n".join(["# attnbench report: run r1", *(s.render(ctx) for s in registered())]) + "\n"
     assert _render(df, tmp_path) == expected
 

@@ -20,7 +20,7 @@ def _frame() -> pd.DataFrame:
 
 def test_causal_and_bidirectional_series_get_their_own_rows_and_slopes():
     df = _frame()
-    lines = render_summary(df, scaling_table(df, n_boot=50)).splitlines()
+    lines = render_summary(df, scaling_table(df)).splitlines()
     assert len(lines) == 4 and "causal" in lines[0] and "verdict" in lines[0]
     assert set(lines[1]) == {"-", "+"}
     bidirectional = next(line for line in lines[2:] if "| -" in line)
@@ -33,7 +33,7 @@ def test_causal_and_bidirectional_series_get_their_own_rows_and_slopes():
 
 def test_a_variant_without_a_series_gets_no_slope():
     df = frame(sweep("sdpa", Law(0, 1e-3, 0.0), [128], noise=0.0))
-    row = render_summary(df, scaling_table(df, n_boot=20)).splitlines()[2]
+    row = render_summary(df, scaling_table(df)).splitlines()[2]
     assert [cell.strip() for cell in row.split("|")][-3:] == ["1 ms", "-", "-"]
 
 

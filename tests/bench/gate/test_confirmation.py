@@ -52,10 +52,11 @@ def test_a_layer_slower_in_both_runs_fails_even_where_one_run_alone_is_under_the
     assert any(at_longest(c) for c in failed)
 
 
-def test_a_scaling_failure_that_one_run_alone_does_not_show_passes_and_says_which(policy, baseline):
+def test_a_scaling_failure_that_one_run_alone_does_not_show_passes(policy, baseline):
+    """Pooled, the two runs are passes of one configuration: their disagreement widens the interval."""
     quadratic = make_results(CPU_B, seed=7, time_coeffs={"linear": (4e-5, 3e-6, 4e-9)}, run_id="first")
     assert [c.key.model for c in run_gate(quadratic, baseline, policy).failures if c.kind == "scaling"] == ["linear"]
     report = run_gate(pd.concat([quadratic, make_results(CPU_B, seed=8, run_id="second")]), baseline, policy)
     check = next(c for c in report.checks if c.kind == "scaling" and c.key.model == "linear"
                  and c.metric == "time exponent")
-    assert check.status == "pass" and check.reason.startswith("not confirmed: run 'second' alone passes (")
+    assert check.status == "pass" and "the CI reaches below it" in check.reason
