@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Every GPU check of the engine and sweep issues in one call, for a borrowed GPU machine:
 #   1. selfcheck --device cuda                (engine validation table)
-#   2. paper-fig2 on CUDA                      (the paper's Figure 2 set-up, results only)
+#   2. paper-fig2 on CUDA                      (the Figure 2 set-up, its 2 replicated passes, results only)
 #   3. a small measurement of every model      (forward and train, float32 and bfloat16, N=1024 and 4096)
 #   4. the CUDA-marked unit tests, and the pytest-benchmark benchmarks on CUDA
 # Results land in $OUT (default ./gpu-out) as flat files; render reports afterwards, anywhere, with
 #   python run_bench.py report OUT/paper-fig2/results.jsonl
 # Each step has its own time limit so a slow step cannot take the others' results with it.
+# A copy of the tree without .git records its commit from ATTNBENCH_GIT_COMMIT: call it as
+#   ATTNBENCH_GIT_COMMIT=$(git rev-parse HEAD) bash scripts/gpu_checks.sh   (the hash taken where git is)
 set -u
 OUT=${OUT:-gpu-out}
 PY=${PYTHON:-python3}
@@ -19,9 +21,10 @@ if [ "$SCALE" = smoke ]; then
   DEV=cpu; FIG2=(--device cpu --seq-len 128,256,512 --tokens 1024 --d-model 32 --heads 4 --budget-s 0.02 --min-repeats 2)
   SMALL=(--seq-len 64,128 --d-model 32 --heads 4); LIMITS=(60 120 60 60)
 else
-  DEV=cuda; FIG2=(--budget-s 0.15); SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16); LIMITS=(45 220 60 120)
+  DEV=cuda; FIG2=(--budget-s 0.15); SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16); LIMITS=(45 400 60 120)
 fi
 
+log "commit ${ATTNBENCH_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
 log "nvidia-smi"; nvidia-smi >>"$OUT/log.txt" 2>&1 || echo "no nvidia-smi" >>"$OUT/log.txt"
 log "selfcheck --device $DEV"
 timeout "${LIMITS[0]}" $PY run_bench.py selfcheck --device "$DEV" 2>&1 | tee "$OUT/selfcheck-$DEV.txt"
