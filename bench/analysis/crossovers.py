@@ -24,10 +24,13 @@ def crossovers(df: pd.DataFrame, reference: str = "sdpa") -> pd.DataFrame:
     outcome "crosses": slower at `slower_at`, faster at `faster_from` and at every larger common length;
     "always": faster at every common length; "never in range": slower at the largest common length.
     `reference` matches a model name or an exact variant; speedup_at_max = t_reference / t_variant at the
-    largest common length.
+    largest common length. Overhead-bound configurations (bench.analysis.overhead) are left out.
     """
     rows = []
-    for series in iter_series(ok_rows(df, "median_s"), "seq_len", by_model=False, include_singletons=True):
+    rows_ok = ok_rows(df, "median_s")
+    if "overhead_bound" in rows_ok.columns:  # a fixed-cost time says nothing about who is faster
+        rows_ok = rows_ok[rows_ok["overhead_bound"] != True]  # noqa: E712 (None is not bound)
+    for series in iter_series(rows_ok, "seq_len", by_model=False, include_singletons=True):
         frame = series.frame
         is_ref = (frame["model"] == reference) | (frame["variant"] == reference)
         ref_model = set(frame.loc[is_ref, "model"])

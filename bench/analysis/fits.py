@@ -200,7 +200,10 @@ def fit_quadratic(x: Sequence[float], y: Sequence[float], *, confidence: float =
     if n_distinct >= 4 and xs.size >= 4:
         low, high = _c_interval(basis, target, xs.size, confidence)
         significant = low > 0
-        low, high = (min(max(v / top, 0.0), 1.0) for v in (low, high))
+        share = coefficients[2] / top
+        # The interval comes from the unconstrained fit, the point from the non-negative one: widen the
+        # interval to hold the point it is printed beside.
+        low, high = (min(max(v, 0.0), 1.0) for v in (min(low / top, share), max(high / top, share)))
     a, b, c = coefficients
     return PolyFit(float(a), float(b / scale), float(c / scale ** 2), rss, int(xs.size), float(scale),
                    float(c / top), low, high, significant)

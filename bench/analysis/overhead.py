@@ -2,7 +2,8 @@
 
 A configuration is overhead-bound when
 - its time does not grow with its FLOPs: another configuration of the same layer, setting and hardware
-  does at least WORK_STEP times its FLOPs in at most TIME_STEP times its time; or
+  does at least WORK_STEP times its FLOPs in at most TIME_STEP times its time, even comparing the other's
+  slowest pass with this one's fastest (so noise between passes cannot fake a flat time); or
 - its achieved FLOP rate is below OVERHEAD_FRACTION of the reference rate: the machine-speed probe's
   matmul rate at its device, dtype and width (`probe_flops_per_s`, bench.measure.probe) when the run
   measured one, else the best rate any configuration of the same device, dtype and hardware reached.
@@ -37,11 +38,20 @@ def _key(row: dict, names: tuple[str, ...]) -> tuple:
                  else str(row.get(n)) for n in names)
 
 
+def _pass_range(row: dict) -> tuple[float, float]:
+    """The fastest and slowest pass median of a configuration (its median when it has no passes)."""
+    medians = row.get("pass_medians_s")
+    if isinstance(medians, list) and medians:
+        return min(medians), max(medians)
+    return row["median_s"], row["median_s"]
+
+
 def _flat_time_reason(row: dict, others: list[dict]) -> str | None:
-    work, time = work_of(row), row["median_s"]
+    work, (fastest, _) = work_of(row), _pass_range(row)
+    time = row["median_s"]
     for other in others:
         other_work = work_of(other)
-        if work and other_work and other_work >= WORK_STEP * work and other["median_s"] <= TIME_STEP * time:
+        if work and other_work and other_work >= WORK_STEP * work and _pass_range(other)[1] <= TIME_STEP * fastest:
             return (f"N={int(other['seq_len'])} B={int(other['batch'])} d={int(other['d_model'])} does "
                     f"{other_work / work:.1f}x its FLOPs in {other['median_s'] / time:.2f}x its time")
     return None

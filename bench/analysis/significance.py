@@ -36,7 +36,7 @@ def mann_whitney_u_one_sided(a: Sequence[float], b: Sequence[float],
         raise ValueError("samples contain NaN or infinity")
     if np.unique(np.concatenate([x, y])).size == 1:
         return float(x.size * y.size / 2), 1.0
-    from scipy import stats  # imported here: scipy.stats takes about a second, and only tests need it
+    from scipy import stats  # imported here: scipy.stats takes about a second, and only compare and the gate test
 
     result = stats.mannwhitneyu(x, y, alternative=alternative, method="asymptotic", use_continuity=True)
     return float(result.statistic), min(1.0, max(0.0, float(result.pvalue)))

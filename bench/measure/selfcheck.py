@@ -1,9 +1,10 @@
 """Self-check of the measuring instruments against references whose answer is known.
 
 1. timer: our `time_callable` median vs `torch.utils.benchmark.Timer.blocked_autorange` on a reference
-   matmul (512 x 512 fp32 on CPU, 4096 x 4096 on CUDA), in TIMER_PAIRS interleaved rounds (ours, theirs,
-   ours, theirs ...); passes when the median of the per-pair ratios is within TIMER_TOLERANCE, so a machine
-   that speeds up or slows down during the check moves both timers of a pair together and does not fail it.
+   matmul (512 x 512 fp32 on CPU, 4096 x 4096 on CUDA), in TIMER_PAIRS interleaved pairs of rounds whose
+   order alternates (ours then theirs, theirs then ours, ...), so a steady drift favours neither; passes
+   when the median of the per-pair ratios is within TIMER_TOLERANCE, so a machine that speeds up or slows
+   down during the check moves both timers of a pair together and does not fail it.
 2. memory: `measure_memory` of a call that allocates and fills a known number of bytes; within 5 %.
 3. flops: `count_flops` of one matmul of odd sizes against 2 m n k; must be exact.
 4. (CUDA only) event timer vs wall clock: the median per-call time from CUDA events vs perf_counter around
@@ -92,11 +93,18 @@ def check_timer(device: str) -> Check:
                                       num_threads=torch.get_num_threads())
     ours: list[float] = []
     theirs: list[float] = []
-    for _ in range(TIMER_PAIRS):
+    def our_round() -> float:
         round_ = time_callable(lambda: torch.mm(a, b), device=device, warmup=1, min_repeats=5,
                                max_repeats=10_000, budget_s=TIMER_ROUND_S)
-        ours.append(quantile(round_.samples_s, 0.5))
-        theirs.append(reference.blocked_autorange(min_run_time=TIMER_ROUND_S).median)
+        return quantile(round_.samples_s, 0.5)
+
+    for pair in range(TIMER_PAIRS):
+        if pair % 2 == 0:
+            ours.append(our_round())
+            theirs.append(reference.blocked_autorange(min_run_time=TIMER_ROUND_S).median)
+        else:
+            theirs.append(reference.blocked_autorange(min_run_time=TIMER_ROUND_S).median)
+            ours.append(our_round())
     verdict = paired_ratio_verdict(ours, theirs, TIMER_TOLERANCE)
     lo, hi = TIMER_TOLERANCE
     return Check("timer", quantile(ours, 0.5), quantile(theirs, 0.5), verdict.median, verdict.passed,

@@ -67,6 +67,7 @@ class _Session:
         self.env_ids: set[str] = set()
         self.in_flight = 0
         self.stopped: set[ConfigKey] = set()
+        self.stopped_before: set[ConfigKey] = set()
 
     def probe(self, specs: Sequence[ProbeSpec]) -> None:
         """Measure and store each machine-speed probe; one that fails is noted and the run goes on."""
@@ -87,8 +88,8 @@ class _Session:
                     self.summary.skipped_done.append(PassKey(key, index))
                 elif key not in self.stopped:
                     todo.append(config)
-                elif index > 0:
-                    self.total -= 1  # stopped early: no later passes
+                elif index > 0 and key not in self.stopped_before:
+                    self.total -= 1  # stopped during this call: its later passes were counted
             self.run_pass(PassQueue(pass_order(todo, index, seed), ordered=self.budget is not None and index == 0))
 
     def run_pass(self, queue: PassQueue) -> None:
@@ -190,6 +191,7 @@ def run_configs(configs: Sequence[BenchConfig], store: ResultStore, *, run_id: s
         executor = executor or make_executor("local", python=python, fresh_worker_per_config=fresh_worker_per_config)
         session = _Session(store, executor, summary, 0, budget, on_result)
         session.stopped = {record.key for record in contents.records if record.status != "ok"}
+        session.stopped_before = set(session.stopped)
         session.total = sum(PassKey(key, p) not in done for key in unique if key not in session.stopped
                             for p in range(passes))
         probed = {ProbeSpec.from_dict(p) for p in contents.probes}

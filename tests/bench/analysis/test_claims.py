@@ -3,7 +3,7 @@ the published ratio less a stated allowance, with the FLOP bound beside it."""
 
 from __future__ import annotations
 
-from bench.analysis.claims import RATIO_RULE, check_claims, mismatches
+from bench.analysis.claims import RATIO_RULE, RatioClaim, _evaluate, check_claims, mismatches
 from bench.analysis.published import FIGURE2_SOURCE
 from bench.analysis.replicates import config_table
 from tests.fixtures.synthetic import Law, frame, passes, record, standard_frame, sweep
@@ -126,18 +126,23 @@ def test_an_unmeasured_mode_the_official_scorer_and_causal_rows_are_not_measured
     assert _find(check_claims(causal), INFERENCE_VS_TRANSFORMER)[0].status == "not measured"
 
 
-def test_lra_memory_claim_uses_peak_bytes_in_training_at_lras_configuration():
+def test_lra_claims_get_no_verdict_from_one_block_because_lra_times_a_whole_model():
     sizes = [1024, 2048, 4096]
     common = {"mode": "train", "batch": 32, "scope": "block"}
     df = frame(sweep("softmax", Law(1e-4, 1e-9, 2.0), sizes, memory_law=Law(0, 64.0, 2.0), **common)
                + sweep("linear", Law(1e-4, 1e-6, 1.0), sizes, memory_law=Law(0, 4096.0, 1.0), **common))
-    checks = check_claims(df)
-    memory = _find(checks, "Linear Transformer needs less training memory", note_part="vs softmax")[0]
-    assert memory.status == "supported"
-    assert memory.measured == "16x (≥16)@1024, 32x (≥32)@2048, 64x (≥64)@4096"
-    assert "not measured at N=3072" in memory.note
-    speed = _find(checks, "Linear Transformer trains faster than Transformer", note_part="vs softmax")[0]
-    assert speed.status == "inconclusive" and "one pass" in speed.note
+    for claim in ("Linear Transformer needs less training memory", "Linear Transformer trains faster"):
+        check = _find(check_claims(df), claim)[0]
+        assert check.status == "different configuration" and "scope block (source: model)" in check.note
+
+
+def test_memory_ratios_are_exact_so_their_bounds_are_the_value():
+    """Memory is measured once and has no spread: at the source's configuration its bounds are the ratio."""
+    df = frame(at_fig2("fastformer", 1e-3, peak_bytes=10**6) + at_fig2("softmax", 2e-3, peak_bytes=4 * 10**6))
+    spec = RatioClaim("memory", FIGURE2_SOURCE, "forward", {128: 3.0}, ("fastformer",), ("softmax",), "peak_bytes")
+    ok = config_table(df).assign(overhead_bound=False)
+    (check,) = _evaluate(ok, spec)
+    assert check.measured == "4x (≥4)@128" and check.status == "supported"
 
 
 def test_complexity_claims_follow_the_scaling_verdicts():

@@ -48,3 +48,17 @@ def test_each_crossover_row_carries_the_series_it_compares_in(standard):
     table = crossovers(standard, "sdpa")
     assert all(isinstance(key, SeriesKey) and key.model == "" for key in table["series"])
     assert {key.fixed_label() for key in table["series"]} == set(table["fixed"])
+
+
+def test_overhead_bound_lengths_are_left_out_of_crossovers():
+    from bench.analysis.replicates import config_table
+    from tests.fixtures.synthetic import frame, record
+
+    rows = [record("sdpa", [1e-3 * n / 128] * 5, seq_len=n, flops=10**9 * n // 128) for n in (128, 256, 512)]
+    rows += [record("fastformer", [2e-3] * 5, seq_len=128, flops=10**6),  # a fixed cost: 2x the work at 256
+             record("fastformer", [2e-3] * 5, seq_len=256, flops=2 * 10**6),
+             record("fastformer", [0.5e-3] * 5, seq_len=512, flops=10**9)]
+    configs = config_table(frame(rows))
+    assert configs.loc[configs["model"] == "fastformer", "overhead_bound"].tolist() == [True, True, False]
+    (row,) = crossovers(configs).to_dict("records")
+    assert (row["outcome"], row["n_common"], row["n_min"]) == ("always", 1, 512)

@@ -130,3 +130,18 @@ def test_the_marks_keep_the_table_index_and_other_columns():
     assert list(out.index) == [7, 3]
     assert list(out.columns) == [*table.columns, "overhead_bound", "overhead_reason"]
     assert out.loc[7, "overhead_bound"] is True and "overhead_bound" not in table.columns
+
+
+def test_noise_between_passes_cannot_fake_a_flat_time():
+    """The median says 2.2x the work in 0.7x the time, but the passes overlap: that is noise, not a floor."""
+    from bench.analysis.replicates import config_table
+    from tests.fixtures.synthetic import frame, passes
+
+    noisy = passes("softmax", [0.010, 0.020, 0.030], seq_len=512, flops=10**9)
+    steady = passes("softmax", [0.014, 0.014, 0.014], seq_len=1024, flops=22 * 10**8)
+    table = config_table(frame(noisy + steady)).set_index("seq_len")
+    assert table.loc[512, "median_s"] == 0.020 and table.loc[1024, "median_s"] == 0.014
+    assert table.loc[512, "overhead_bound"] is False
+    flat = config_table(frame(passes("softmax", [0.020, 0.021, 0.019], seq_len=512, flops=10**9)
+                              + steady)).set_index("seq_len")
+    assert flat.loc[512, "overhead_bound"] is True

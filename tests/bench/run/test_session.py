@@ -399,7 +399,10 @@ def test_replicated_passes_time_every_ok_configuration_again_in_a_fresh_order(tm
     path = tmp_path / "r.jsonl"
     first = run_configs(configs, ResultStore(path), run_id="one", passes=1, seed=5)
     assert first.written == 5
-    summary = run_configs(configs, ResultStore(path), run_id="three", passes=3, seed=5, resume=True)
+    seen = []
+    summary = run_configs(configs, ResultStore(path), run_id="three", passes=3, seed=5, resume=True,
+                          on_result=lambda record, done, total: seen.append((done, total)))
+    assert seen == [(i, 8) for i in range(1, 9)]  # the progress total counts what this call will write
     assert summary.written == 8 and summary.counts == {"ok": 8, "oom": 0, "error": 0, "timeout": 0, "skipped": 0}
     contents = ResultStore(path).read()
     by_pass = {}
