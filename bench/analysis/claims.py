@@ -31,7 +31,8 @@ from bench.analysis.published import (
     SOURCE_TABLE7,
     Source,
 )
-from bench.analysis.scaling import combined, scaling_table
+from bench.analysis.replicates import combined
+from bench.analysis.scaling import scaling_table
 from bench.results.identity import HARDWARE_FIELD, SHAPE_FIELDS
 
 CONFIDENCE = 0.95

@@ -72,3 +72,9 @@ def config_table(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows).sort_values("_order", kind="stable").drop(columns=["_order", "_group"])
     out = out.reset_index(drop=True)
     return mark_overhead(out).reindex(columns=columns)
+
+
+def combined(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with one row per configuration: a results table's passes combined by `config_table`, or `df`
+    itself when it is already such a table (so a caller that has one computes it only once)."""
+    return df if "pass_medians_s" in df.columns else config_table(df)

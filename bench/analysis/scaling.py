@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.fits import fit_quadratic, fit_range, loglog_slope, verdict
-from bench.analysis.replicates import config_table
+from bench.analysis.replicates import combined
 from bench.analysis.series import (
     MODEL_KEYS,
     SETTING_KEYS,
@@ -18,12 +18,6 @@ from bench.analysis.series import (
     plain_value,
     thread_count,
 )
-
-
-def combined(df: pd.DataFrame) -> pd.DataFrame:
-    """`df` with one row per configuration: a results table's passes combined (bench.analysis.replicates),
-    or `df` itself when it is already such a table."""
-    return df if "pass_medians_s" in df.columns else config_table(df)
 
 
 def _metric(series: Series, metric: str) -> tuple[np.ndarray, list[list[float]]]:

@@ -32,10 +32,12 @@ def report_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def render_report_files(loaded: LoadedResults, outdir: Path, time_scaling: pd.DataFrame | None = None) -> Path:
-    """Write outdir/report.md and its plots; `time_scaling` is the seq_len time fit when already computed."""
+def render_report_files(loaded: LoadedResults, outdir: Path, time_scaling: pd.DataFrame | None = None,
+                        configs: pd.DataFrame | None = None) -> Path:
+    """Write outdir/report.md and its plots; `time_scaling` (the seq_len time fit) and `configs` (the
+    config_table) are passed when already computed."""
     from bench.display.report import write_report
 
     df = loaded.table
     return write_report(df, loaded.environments, outdir, run_id=str(df["run_id"].iloc[0]) if len(df) else "",
-                        command=loaded.command, time_scaling=time_scaling)
+                        command=loaded.command, time_scaling=time_scaling, configs=configs)

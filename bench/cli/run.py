@@ -223,14 +223,17 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None
 
 
 def _summarise(results_path: Path, *, write_report: bool) -> None:
-    """Print the summary table and write the report, from one read of the results and one scaling fit."""
+    """Print the summary table and write the report, from one read of the results, one combination of
+    the passes and one scaling fit."""
+    from bench.analysis.replicates import config_table
     from bench.analysis.scaling import scaling_table
     from bench.cli.report import render_report_files
     from bench.display.summary import render_summary
 
     loaded = load_results_file(results_path)
-    scaling = scaling_table(loaded.table, axis="seq_len", metric="median_s")
-    print(render_summary(loaded.table, scaling))
+    configs = config_table(loaded.table)
+    scaling = scaling_table(configs, axis="seq_len", metric="median_s")
+    print(render_summary(configs, scaling))
     if write_report:
-        print(f"report: {render_report_files(loaded, results_path.parent, time_scaling=scaling)}")
+        print(f"report: {render_report_files(loaded, results_path.parent, time_scaling=scaling, configs=configs)}")
     print(f"results: {results_path}")

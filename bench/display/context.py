@@ -47,10 +47,12 @@ class ReportContext:
 
     @classmethod
     def build(cls, df: pd.DataFrame, environments: dict, *, run_id: str, command: str, plots: Sequence[Path],
-              outdir: str | Path, time_scaling: pd.DataFrame | None = None) -> ReportContext:
-        """Analyse `df` once; `time_scaling`, when given, is the already computed time-vs-seq_len table."""
+              outdir: str | Path, time_scaling: pd.DataFrame | None = None,
+              configs: pd.DataFrame | None = None) -> ReportContext:
+        """Analyse `df` once; `time_scaling` and `configs`, when given, are the already computed
+        time-vs-seq_len table and `config_table(df)`."""
         links = tuple(os.path.relpath(Path(p), Path(outdir)).replace(os.sep, "/") for p in plots)
-        configs = config_table(df)
+        configs = config_table(df) if configs is None else configs
         scaling = {}
         for name, (axis, metric) in SCALING.items():
             reuse = name == "time_seq_len" and time_scaling is not None

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from bench.analysis.scaling import combined  # noqa: E402
+from bench.analysis.replicates import combined  # noqa: E402
 from bench.analysis.series import Series, iter_series, sample_list  # noqa: E402
 from bench.results.identity import HARDWARE_FIELD, ConfigKey, SeriesKey  # noqa: E402
 from bench.results.record import NOT_FITTING  # noqa: E402

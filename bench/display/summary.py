@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.analysis.scaling import combined
+from bench.analysis.replicates import combined
 from bench.config.units import format_seconds
 from bench.display.table import text_table
 from bench.results.identity import SETTING_FIELDS, ConfigKey, SeriesKey

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import bench.display.context as context
+from bench.analysis.replicates import config_table
 from bench.analysis.scaling import scaling_table
 from bench.display.context import REFERENCES, SCALING, ReportContext
 from tests.fixtures.synthetic import standard_frame
@@ -42,3 +43,25 @@ def test_a_given_time_scaling_table_is_used_and_not_recomputed(df, tmp_path, mon
                               time_scaling=given)
     assert ctx.scaling["time_seq_len"] is given
     assert ("seq_len", "median_s") not in computed and len(computed) == 3
+
+
+def test_a_given_config_table_is_used_and_the_passes_are_not_combined_again(df, monkeypatch):
+    given = config_table(df)
+    monkeypatch.setattr(context, "config_table", lambda frame: pytest.fail("config_table computed again"))
+    ctx = ReportContext.build(df, {}, run_id="r", command="c", plots=[], outdir=Path("."), configs=given)
+    assert ctx.configs is given and ctx.df is df
+
+
+def test_writing_a_report_combines_the_passes_once(df, tmp_path, monkeypatch):
+    from bench.display import report
+
+    calls = []
+
+    def counting(frame):
+        calls.append(len(frame))
+        return config_table(frame)
+
+    monkeypatch.setattr(report, "config_table", counting)
+    monkeypatch.setattr(context, "config_table", counting)
+    report.write_report(df, {}, tmp_path, run_id="r", command="c")
+    assert calls == [len(df)]
