@@ -5,8 +5,8 @@ A configuration is overhead-bound when
   does at least WORK_STEP times its FLOPs in at most TIME_STEP times its time, even comparing the other's
   slowest pass with this one's fastest (so noise between passes cannot fake a flat time); or
 - its achieved FLOP rate is below OVERHEAD_FRACTION of the reference rate: the machine-speed probe's
-  matmul rate at its device, dtype and width (`probe_flops_per_s`, bench.measure.probe) when the run
-  measured one, else the best rate any configuration of the same device, dtype and hardware reached.
+  matmul rate at its device, dtype and width (config_table's `gemm_fraction`, from bench.measure.probe)
+  when the run measured one, else the best rate any configuration of the same device, dtype and hardware reached.
 Overhead-bound sizes stay in tables and plots, marked, and are kept out of verdicts and claims: their
 times measure the floor, not the layer. In a series whose batch is tokens / N a layer under a fixed
 floor has a per-sequence time that grows like N, so this check is what keeps it from being called
@@ -61,13 +61,14 @@ def _rate_reason(row: dict, best: dict[tuple, float]) -> str | None:
     rate = row.get("flops_per_s")
     if rate is None or pd.isna(rate):
         return None
-    probe = row.get("probe_flops_per_s")
-    if probe is not None and not pd.isna(probe) and probe > 0:
-        reference, what = float(probe), "the machine's matmul rate at this width"
+    fraction = row.get("gemm_fraction")  # config_table's rate over the probe's, where a probe matched
+    if fraction is not None and not pd.isna(fraction):
+        what = "the machine's matmul rate at this width"
     else:
-        reference, what = best.get(_key(row, SAME_DEVICE), 0.0), "the best rate of this run on this device"
-    if reference > 0 and rate < OVERHEAD_FRACTION * reference:
-        return f"{rate / reference:.1%} of {what}"
+        reference = best.get(_key(row, SAME_DEVICE), 0.0)
+        fraction, what = (rate / reference if reference > 0 else None), "the best rate of this run on this device"
+    if fraction is not None and fraction < OVERHEAD_FRACTION:
+        return f"{fraction:.1%} of {what}"
     return None
 
 

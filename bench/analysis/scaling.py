@@ -4,6 +4,8 @@ record). Overhead-bound configurations (bench.analysis.overhead) are counted and
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -75,20 +77,18 @@ def _row(series: Series, axis: str, metric: str, upper_fraction: float) -> dict:
            "metric": f"{metric} per sequence" if series.per_sequence else metric,
            "n_total": len(x_all), "range_min": plain_value(x_all.min()), "range_max": plain_value(x_all.max()),
            "n_overhead": len(series.frame) - len(work), "expected": _expected(series.frame, axis, metric)}
-    x, values = _metric(Series(series.axis, series.coupling, series.keys, series.fixed, series.per_sequence, work),
-                        metric) if len(work) else (np.array([]), [])
+    x, values = _metric(replace(series, frame=work), metric) if len(work) else (np.array([]), [])
     fit = loglog_slope(x, values, upper_fraction=upper_fraction)
     note = fit.note
     verdict_text = verdict(fit)
     if fit.slope is not None:
-        used = work[work[axis].isin(fit_range(x, upper_fraction))]
-        missing = _work_evidence(series, used)
+        fitted = set(fit_range(x, upper_fraction))
+        missing = _work_evidence(series, work[work[axis].isin(fitted)])
         if missing:
             verdict_text, note = "inconclusive", missing
-        means = [float(np.exp(np.mean(np.log(v)))) for v, size in zip(values, x, strict=True)
-                 if size in set(used[axis])]
-        sizes = [size for size in x if size in set(used[axis])]
-        poly = fit_quadratic(sizes, means)
+        in_range = [(size, v) for size, v in zip(x, values, strict=True) if size in fitted]
+        poly = fit_quadratic([size for size, _ in in_range],
+                             [float(np.exp(np.mean(np.log(v)))) for _, v in in_range])
         row.update(a=poly.a, b=poly.b, c=poly.c, quadratic_share=poly.quadratic_share, share_low=poly.share_low,
                    share_high=poly.share_high, curvature=poly.label)
     if row["n_overhead"]:

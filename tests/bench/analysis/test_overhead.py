@@ -10,13 +10,15 @@ from bench.analysis.overhead import mark_overhead, work_of
 
 def row(model: str = "sdpa", *, seq_len: int = 256, batch: int = 2, median_s: float = 1e-3,
         flops: float | None = 1e6, status: str = "ok", probe: float | None = None, **setting) -> dict:
-    """One configuration row as config_table gives it; flops_per_s = flops / median_s."""
+    """One configuration row as config_table gives it; flops_per_s = flops / median_s, gemm_fraction its
+    share of the probe's rate."""
     values = {"model": model, "options": "{}", "causal": False, "dtype": "float32", "device": "cpu",
               "mode": "forward", "scope": "attention", "hardware": "cpu:Test CPU x2", "seq_len": seq_len,
               "batch": batch, "d_model": 64, "status": status, "median_s": median_s if status == "ok" else None,
               "flops_counted": None, "flops_analytic": flops, "probe_flops_per_s": probe, **setting}
     ok = status == "ok" and flops is not None
     values["flops_per_s"] = values["flops_analytic"] / values["median_s"] if ok else None
+    values["gemm_fraction"] = values["flops_per_s"] / probe if ok and probe else None
     return values
 
 
