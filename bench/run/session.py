@@ -61,13 +61,15 @@ class _Session:
     """The passes still to run: budget check, submit, store, report."""
 
     def __init__(self, store: ResultStore, executor: Executor, summary: RunSummary, total: int,
-                 budget: BudgetPredictor | None, on_result: Callable[[Record, int, int], None] | None) -> None:
+                 budget: BudgetPredictor | None, on_result: Callable[[Record, int, int], None] | None,
+                 stopped: set[ConfigKey]) -> None:
+        """`stopped`: configurations the store already holds a failed pass of (they get no more passes)."""
         self.store, self.executor, self.summary = store, executor, summary
         self.total, self.budget, self.on_result = total, budget, on_result
         self.env_ids: set[str] = set()
         self.in_flight = 0
-        self.stopped: set[ConfigKey] = set()
-        self.stopped_before: set[ConfigKey] = set()
+        self.stopped = set(stopped)
+        self.stopped_before = frozenset(stopped)
 
     def probe(self, specs: Sequence[ProbeSpec]) -> None:
         """Measure and store each machine-speed probe; one that fails is noted and the run goes on."""
@@ -189,11 +191,9 @@ def run_configs(configs: Sequence[BenchConfig], store: ResultStore, *, run_id: s
                 if record.config.pass_index == 0:
                     budget.observe(record)
         executor = executor or make_executor("local", python=python, fresh_worker_per_config=fresh_worker_per_config)
-        session = _Session(store, executor, summary, 0, budget, on_result)
-        session.stopped = {record.key for record in contents.records if record.status != "ok"}
-        session.stopped_before = set(session.stopped)
-        session.total = sum(PassKey(key, p) not in done for key in unique if key not in session.stopped
-                            for p in range(passes))
+        stopped = {record.key for record in contents.records if record.status != "ok"}
+        total = sum(PassKey(key, p) not in done for key in unique if key not in stopped for p in range(passes))
+        session = _Session(store, executor, summary, total, budget, on_result, stopped)
         probed = {ProbeSpec.from_dict(p) for p in contents.probes}
         specs = dict.fromkeys(ProbeSpec(c.device, c.dtype, c.d_model, c.threads) for c in unique.values())
         try:
