@@ -44,5 +44,9 @@ def result_reply(key: str, record_json: dict) -> dict:
     return {"type": "result", "key": key, "record": record_json}
 
 
+def probe_reply(key: str, probe: dict) -> dict:
+    return {"type": "probe", "key": key, "probe": probe}
+
+
 def failure_reply(key: str, status: str, error: str, exception: str) -> dict:
     return {"type": "failure", "key": key, "status": status, "error": error, "exception": exception}

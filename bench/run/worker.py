@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from bench.config import BenchConfig
 from bench.results.identity import ProbeSpec
 from bench.results.record import Record
-from bench.run.protocol import PROTOCOL_VERSION, TRACEBACK_LINES, encode, failure_reply, result_reply
+from bench.run.protocol import PROTOCOL_VERSION, TRACEBACK_LINES, encode, failure_reply, probe_reply, result_reply
 
 _PR_SET_PDEATHSIG = 1
 
@@ -118,19 +118,24 @@ def traceback_tail(exc: BaseException, lines: int = TRACEBACK_LINES) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
+def _failure(key: object, exc: BaseException, classify: Callable[[BaseException], str], cap_note: str = "") -> str:
+    """The failure reply line for an exception raised while serving a request."""
+    status = classify(exc)
+    error = traceback_tail(exc)
+    if status == "oom" and cap_note:
+        error += f"\n{cap_note}"
+    return encode(failure_reply(key, status, error, type(exc).__name__))
+
+
 def serve_request(message: dict, measure: Callable[[BenchConfig], Record],
-                classify: Callable[[BaseException], str], cap_note: str = "") -> str:
+                  classify: Callable[[BaseException], str], cap_note: str = "") -> str:
     """Measure the requested configuration; the reply line (a result, or a classified failure)."""
     key = message.get("key")
     try:
         record = measure(BenchConfig.from_dict(message["config"]))
         return encode(result_reply(key, record.to_json()))
     except BaseException as exc:  # a model's SystemExit or KeyboardInterrupt is its failure too
-        status = classify(exc)
-        error = traceback_tail(exc)
-        if status == "oom" and cap_note:
-            error += f"\n{cap_note}"
-        return encode(failure_reply(key, status, error, type(exc).__name__))
+        return _failure(key, exc, classify, cap_note)
 
 
 def serve_probe(message: dict, classify: Callable[[BaseException], str]) -> str:
@@ -139,9 +144,9 @@ def serve_probe(message: dict, classify: Callable[[BaseException], str]) -> str:
 
     key = message.get("key")
     try:
-        return encode({"type": "probe", "key": key, "probe": gemm_rate(ProbeSpec.from_dict(message["spec"]))})
+        return encode(probe_reply(key, gemm_rate(ProbeSpec.from_dict(message["spec"]))))
     except BaseException as exc:
-        return encode(failure_reply(key, classify(exc), traceback_tail(exc), type(exc).__name__))
+        return _failure(key, exc, classify)
 
 
 def main(argv: list[str] | None = None) -> int:
