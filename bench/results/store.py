@@ -9,7 +9,8 @@ One JSON object per line, of four kinds (the run line is under Run metadata belo
 - `{"kind": "result", "schema": 1, "key": ..., "env_id": ..., ...}`: one configuration's outcome,
   `Record.to_line()`; `env_id` refers to an environment line of the same file;
 - `{"kind": "probe", "schema": 1, "run_id", "env_id", "probe": {...}}`: a machine-speed probe measured
-  at the start of a run (bench.measure.probe: the matmul rate at one device, dtype and width).
+  before one replicated pass of a run (bench.measure.probe: the matmul rate at one device, dtype and
+  width; its `pass` field says which pass, absent in files from before per-pass probes).
 
 Durability: each line is written whole by one write() on a file opened for appending, then fsync'ed, so
 a killed run leaves every finished record intact. The worst an interruption (power loss, full disk) can

@@ -26,6 +26,7 @@ by `run_id`).
 
 from __future__ import annotations
 
+import statistics
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -42,14 +43,14 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def probe_rate(probes: Sequence[Mapping], row: Mapping) -> float | None:
-    """The matmul rate of the probe at the row's device, dtype and width: of its own run and thread count
-    when there is one, else of any run in the file; None when no probe matches."""
+    """The matmul rate of the probes at the row's device, dtype and width: the median over its own run's
+    (one per pass) at its thread count when there are such, else over any run's in the file; None when
+    no probe matches."""
     matching = [p for p in probes if (p.get("device"), p.get("dtype"), p.get("d_model")) ==
                 (row["device"], row["dtype"], row["d_model"]) and p.get("flops_per_s")]
-    if not matching:
-        return None
-    best = max(matching, key=lambda p: (p.get("run_id") == row["run_id"], p.get("threads_used") == row["threads"]))
-    return float(best["flops_per_s"])
+    own = [p for p in matching if p.get("run_id") == row["run_id"]] or matching
+    chosen = [p for p in own if p.get("threads_used") == row["threads"]] or own
+    return float(statistics.median(p["flops_per_s"] for p in chosen)) if chosen else None
 
 
 def records_table(records: Iterable[Record], environments: Mapping[str, Mapping] | None = None,

@@ -2,9 +2,10 @@
 
 A run makes `passes` replicated passes over its configurations, in the orders of bench.run.schedule:
 pass 0 takes each configuration's cold call, memory and FLOPs besides its timed samples; later passes
-time again only the configurations whose pass 0 was ok and none of whose passes failed. Before pass 0
-the machine-speed probe (bench.measure.probe) is measured once per device, dtype, width and thread
-count and stored as a probe line.
+time again only the configurations whose pass 0 was ok and none of whose passes failed. Before each
+pass the machine-speed probe (bench.measure.probe) is measured once per device, dtype, width and thread
+count and stored as a probe line with the pass's index: a shared machine's speed moves within a run, so
+a run's probe is the median of its passes' (bench.results.table.probe_rate).
 
 Each record is appended (bench.results.store: one write + fsync) as soon as it is known, and the
 session holds the file's lock for the run. With a budget, each configuration is first checked against
@@ -71,19 +72,26 @@ class _Session:
         self.stopped = set(stopped)
         self.stopped_before = frozenset(stopped)
 
-    def probe(self, specs: Sequence[ProbeSpec]) -> None:
-        """Measure and store each machine-speed probe; one that fails is noted and the run goes on."""
+    def probe(self, specs: Sequence[ProbeSpec], pass_index: int) -> None:
+        """Measure and store each machine-speed probe before pass `pass_index`; one that fails is noted
+        and the run goes on."""
         for spec in specs:
             completed = self.executor.probe(spec)
             if completed is None or completed.probe is None:
-                self.summary.notes.append(f"machine-speed probe {spec.to_dict()} could not be measured")
+                self.summary.notes.append(f"machine-speed probe {spec.to_dict()} could not be measured "
+                                          f"before pass {pass_index}")
                 continue
             self.environment(completed.environment)
-            self.store.append_probe(self.summary.run_id, self.summary.env_id or "", completed.probe)
+            self.store.append_probe(self.summary.run_id, self.summary.env_id or "",
+                                    {**completed.probe, "pass": pass_index})
 
-    def run_passes(self, unique: dict[ConfigKey, BenchConfig], done: set[PassKey], passes: int, seed: int) -> None:
-        """Every pass in turn over the configurations not yet done and not stopped by a failure."""
+    def run_passes(self, unique: dict[ConfigKey, BenchConfig], done: set[PassKey], passes: int, seed: int,
+                   probes: dict[int, list[ProbeSpec]]) -> None:
+        """Every pass in turn over the configurations not yet done and not stopped by a failure, each
+        after its machine-speed probes (`probes`: pass index -> the specs still to measure)."""
         for index in range(passes):
+            if probes.get(index):
+                self.probe(probes[index], index)
             todo = []
             for key, config in unique.items():
                 if PassKey(key, index) in done:
@@ -194,12 +202,12 @@ def run_configs(configs: Sequence[BenchConfig], store: ResultStore, *, run_id: s
         stopped = {record.key for record in contents.records if record.status != "ok"}
         total = sum(PassKey(key, p) not in done for key in unique if key not in stopped for p in range(passes))
         session = _Session(store, executor, summary, total, budget, on_result, stopped)
-        probed = {ProbeSpec.from_dict(p) for p in contents.probes}
+        probed = {(ProbeSpec.from_dict(p), int(p.get("pass") or 0)) for p in contents.probes}
         specs = dict.fromkeys(ProbeSpec(c.device, c.dtype, c.d_model, c.threads) for c in unique.values())
+        probes = {index: [spec for spec in specs if (spec, index) not in probed] for index in range(passes)} \
+            if probe else {}
         try:
-            if probe:
-                session.probe([spec for spec in specs if spec not in probed])
-            session.run_passes(unique, done, passes, seed)
+            session.run_passes(unique, done, passes, seed, probes)
         except WorkerError as exc:
             executor.kill()
             raise RunnerError(str(exc)) from exc

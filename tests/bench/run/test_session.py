@@ -417,5 +417,6 @@ def test_replicated_passes_time_every_ok_configuration_again_in_a_fresh_order(tm
             assert record.timing.cold_s is None and record.memory is None and record.flops is None
     assert all(r.timing.cold_s is not None and r.memory is not None for r in by_pass[0] if r.status == "ok")
     assert [k.index for k in summary.skipped_done] == [0] * 5
-    (probe,) = contents.probes
-    assert probe["run_id"] == "one" and probe["d_model"] == 16 and probe["flops_per_s"] > 0
+    # one probe before each pass: pass 0 by the first call, passes 1 and 2 by the resumed one
+    assert [(p["run_id"], p["pass"]) for p in contents.probes] == [("one", 0), ("three", 1), ("three", 2)]
+    assert all(p["d_model"] == 16 and p["flops_per_s"] > 0 for p in contents.probes)
