@@ -1,9 +1,12 @@
-"""Mann-Whitney U test on raw timing samples, through scipy.stats.mannwhitneyu.
+"""Mann-Whitney U test on timing values, through scipy.stats.mannwhitneyu, and the Benjamini-Hochberg
+adjustment of several p-values (scipy.stats.false_discovery_control).
 
-Timing samples are skewed and heavy-tailed, so a rank test is used rather than a t-test. The normal
-approximation with tie and continuity corrections is used (method="asymptotic"), so p-values do not
-depend on sample sizes crossing scipy's exact-method threshold. U is the statistic of the first sample.
-The input checks here give this project's error messages; scipy does the statistics.
+Timing samples are skewed and heavy-tailed, so a rank test is used rather than a t-test. By default the
+normal approximation with tie and continuity corrections is used (method="asymptotic"), so p-values do
+not depend on sample sizes crossing scipy's exact-method threshold; `exact=True` asks for the exact
+distribution (used for a handful of replicates, where the approximation is poor), falling back to the
+approximation when values tie. U is the statistic of the first sample. The input checks here give this
+project's error messages; scipy does the statistics.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
 
 
 def mann_whitney_u_one_sided(a: Sequence[float], b: Sequence[float],
-                             alternative: str = "less") -> tuple[float, float]:
+                             alternative: str = "less", *, exact: bool = False) -> tuple[float, float]:
     """(U1, p-value) for the given alternative: "less" means a tends to be smaller than b (e.g. faster).
 
     "greater" is the mirror image and "two-sided" is the test of mann_whitney_u. When every sample is
@@ -38,5 +41,17 @@ def mann_whitney_u_one_sided(a: Sequence[float], b: Sequence[float],
         return float(x.size * y.size / 2), 1.0
     from scipy import stats  # imported here: scipy.stats takes about a second, and only compare and the gate test
 
-    result = stats.mannwhitneyu(x, y, alternative=alternative, method="asymptotic", use_continuity=True)
+    ties = np.unique(np.concatenate([x, y])).size < x.size + y.size
+    method = "exact" if exact and not ties else "asymptotic"
+    result = stats.mannwhitneyu(x, y, alternative=alternative, method=method, use_continuity=True)
     return float(result.statistic), min(1.0, max(0.0, float(result.pvalue)))
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """The Benjamini-Hochberg adjusted p-values (q-values) of a family of tests, in the input order:
+    rejecting every q < alpha keeps the expected share of false discoveries at most alpha."""
+    if not p_values:
+        return []
+    from scipy import stats
+
+    return [float(q) for q in stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")]
