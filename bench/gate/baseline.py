@@ -1,22 +1,28 @@
 """The gate's baseline: what a run is compared with, made from a results table and stored as plain JSON.
 
-Baseline file: JSON, `kind` "attnbench-gate-baseline", `schema` 2
+Baseline file: JSON, `kind` "attnbench-gate-baseline", `schema` 3
 ------------------------------------------------------------------
 {"kind", "schema", "created" (Unix time), "reference", "hardware_key" (null when unknown or mixed),
  "run_ids", "env_ids",
- "configurations": [{"key": CONFIG_KEY, "variant", "model", "seq_len", "runs", "median_s", "samples_s",
-                     "reference_median_s", "ratio", "ratio_samples"}, ...],
+ "configurations": [{"key": CONFIG_KEY, "variant", "model", "seq_len", "runs", "median_s", "pass_medians_s",
+                     "ratio", "ratio_passes", "normalized", "normalized_passes", "probe_flops_per_s",
+                     "duration_s"}, ...],
  "scaling":        [{"series": SERIES_KEY, "variant", "model", "complexity": {"time", "memory"},
                      "time": FIT | null, "memory": FIT | null}, ...],
  "crossovers":     [{"series": SERIES_KEY, "variant", "model", "reference", "outcome", "faster_from",
                      "n_max"}, ...]}
+A configuration's replicates are its (run, pass) medians: `pass_medians_s` (seconds), `ratio_passes`
+(over the reference's median in the same run and pass; null for the reference itself) and
+`normalized_passes` (seconds times the run's machine-speed probe rate in FLOP/s, i.e. the time in
+GEMM FLOPs; null without a probe); `median_s`, `ratio` and `normalized` are their medians.
+`duration_s` is the longest wall time of one measurement (for judging a later timeout).
 CONFIG_KEY is `bench.results.identity.ConfigKey.to_dict()` (model, options, shape, setting), SERIES_KEY
 `SeriesKey.to_dict()` (for a crossover the series spans models: its model is empty); loading rebuilds
 them with `from_dict`, and the checks look entries up by those keys. FIT = {"slope", "ci_low",
 "ci_high", "n_points", "x_min", "x_max", "note"}; `complexity` is the class the layer declared for each
 metric, so a series missing from a later run is still reported under its class's bound. The keys hold
 what was measured, not the timing policy, so a baseline survives a change of repeat count or time
-budget. Schema 1 files (keyed by display labels) are refused with the command that recreates them.
+budget. Files of an older schema are refused with the command that recreates them.
 """
 
 from __future__ import annotations
@@ -36,13 +42,14 @@ from bench.gate.policy import GatePolicy
 from bench.results.identity import ConfigKey, SeriesKey
 
 BASELINE_KIND = "attnbench-gate-baseline"
-BASELINE_SCHEMA = 2
+BASELINE_SCHEMA = 3
 UPDATE_HINT = "python run_bench.py gate --update-baseline --baseline {path} RESULTS.jsonl"
 
 _BASELINE_FIELDS = ("kind", "schema", "created", "reference", "hardware_key", "run_ids", "env_ids", "scaling",
                     "crossovers", "configurations")
-_CONFIG_FIELDS = ("variant", "model", "seq_len", "runs", "median_s", "samples_s", "reference_median_s",
-                  "ratio", "ratio_samples")
+_CONFIG_FIELDS = ("variant", "model", "seq_len", "runs", "median_s", "pass_medians_s", "ratio", "ratio_passes",
+                  "normalized", "normalized_passes", "probe_flops_per_s", "duration_s")
+_REPLICATES = (("pass_medians_s", False), ("ratio_passes", True), ("normalized_passes", True))
 _SCALING_FIELDS = ("variant", "model", "complexity", "time", "memory")
 _CROSSOVER_FIELDS = ("variant", "model", "reference", "outcome", "faster_from", "n_max")
 
@@ -76,18 +83,19 @@ class Baseline:
 
 
 def make_baseline(df: pd.DataFrame, policy: GatePolicy) -> Baseline:
-    """A baseline from a results table: fits, crossovers, ratios and raw samples of its ok rows.
+    """A baseline from a results table: fits, crossovers and the replicates of its ok configurations.
 
-    A table of several runs (run_ids) gives a pooled baseline (see `observed.prepare`), which also carries
-    the run-to-run spread. The hardware is the table's hardware column.
+    A table of several runs (run_ids) gives every run's passes as replicates (see `observed.prepare`), so
+    the baseline carries the run-to-run spread. The hardware is the table's hardware column.
     """
     run = prepare(df, policy.reference, "the results")
     if run.ok.empty:
         raise GateError("the results hold no successful (status ok) measurements; nothing to baseline")
     configurations = {
         key: {"variant": key.variant, "model": key.model, "seq_len": key.seq_len, "runs": c.runs,
-              "median_s": c.median, "samples_s": c.samples, "reference_median_s": c.reference_median_s,
-              "ratio": c.ratio, "ratio_samples": c.ratio_samples}
+              "median_s": c.median, "pass_medians_s": c.pass_medians, "ratio": c.ratio,
+              "ratio_passes": c.ratio_passes, "normalized": c.normalized, "normalized_passes": c.normalized_passes,
+              "probe_flops_per_s": c.probe, "duration_s": c.duration_s}
         for key, c in run.configs.items() if c.status == "ok"
     }
     ok = run.ok
@@ -117,9 +125,9 @@ def _entries(data: dict, name: str, key_field: str, fields: tuple[str, ...], bui
 
 def _check_samples(configurations: dict[ConfigKey, dict], fail: Callable[[str], GateError]) -> None:
     for key, entry in configurations.items():
-        for name in ("samples_s", "ratio_samples"):
+        for name, optional in _REPLICATES:
             values = entry[name]
-            if values is None and name == "ratio_samples":
+            if values is None and optional:
                 continue
             numbers = isinstance(values, list) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)

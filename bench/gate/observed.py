@@ -1,5 +1,9 @@
-"""A results table indexed for the gate: configurations by ConfigKey (runs pooled), the scaling fits by
-SeriesKey, the crossovers by (SeriesKey, variant, reference), and the run's single hardware key."""
+"""A results table indexed for the gate: configurations by ConfigKey with their pass-level replicates,
+the scaling fits by SeriesKey, the crossovers by (SeriesKey, variant, reference), the run's hardware key.
+
+A replicate is one (run, pass) median: samples inside a pass are autocorrelated and say little about the
+next run, so significance is tested on replicates, never on pooled samples.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +32,16 @@ def setting_group(key: ConfigKey) -> tuple:
 
 
 def layer_group(key: ConfigKey) -> tuple:
-    """A layer (model with options) in one setting: the configurations whose median change is pooled."""
+    """A layer (model with options) in one setting: the configurations judged together."""
     return (key.model, key.options, *setting_group(key))
+
+
+def long_sizes(sizes: set[int]) -> set[int]:
+    """The long half of a layer's sizes: those at or above the midpoint of their log range."""
+    if not sizes:
+        return set()
+    middle = (math.log(min(sizes)) + math.log(max(sizes))) / 2
+    return {n for n in sizes if math.log(n) >= middle - 1e-9}
 
 
 def _shape(key: ConfigKey) -> ConfigKey:
@@ -37,47 +49,102 @@ def _shape(key: ConfigKey) -> ConfigKey:
     return dataclasses.replace(key, model="", options="{}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Replicate:
+    """One ok (run, pass) of a configuration: its median, the reference's median at the same shape in the
+    same run and pass (else the same run), and the run's machine-speed probe rate (FLOP/s)."""
+
+    run: str
+    pass_index: int
+    median_s: float
+    reference_s: float | None
+    probe: float | None
+
+
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
 @dataclasses.dataclass
 class Config:
-    """One configuration of a run, pooled over every run (run_id) of the table that measured it."""
+    """One configuration over every run (run_id) and pass of the table: status and replicates.
+
+    `status` is ok when any pass of any run was ok, else the latest row's. `duration_s` is the longest
+    wall time of one measurement (the latest row's when not ok); `predicted_s` the budget predictor's
+    time per call for a skipped configuration; `probe` the median machine-speed probe rate of its rows.
+    """
 
     key: ConfigKey
     status: str
-    samples: list[float]
-    ratio_samples: list[float] | None
-    reference_median_s: float | None
+    replicates: list[Replicate]
     runs: int
+    duration_s: float | None = None
+    predicted_s: float | None = None
+    probe: float | None = None
+
+    @property
+    def pass_medians(self) -> list[float]:
+        return [r.median_s for r in self.replicates]
 
     @property
     def median(self) -> float:
-        return float(np.median(self.samples))
+        return float(np.median(self.pass_medians))
+
+    @property
+    def ratio_passes(self) -> list[float] | None:
+        """Each replicate's median over the reference's at its shape in the same run (and pass)."""
+        ratios = [r.median_s / r.reference_s for r in self.replicates if r.reference_s]
+        return ratios or None
 
     @property
     def ratio(self) -> float | None:
-        return float(np.median(self.ratio_samples)) if self.ratio_samples else None
+        return _median(self.ratio_passes or [])
+
+    @property
+    def normalized_passes(self) -> list[float] | None:
+        """Each replicate's median times its run's probe rate: the time in FLOPs of the machine's GEMM,
+        which a faster or slower machine leaves unchanged. None unless every replicate has a probe."""
+        if not self.replicates or any(r.probe is None for r in self.replicates):
+            return None
+        return [r.median_s * r.probe for r in self.replicates]
+
+    @property
+    def normalized(self) -> float | None:
+        return _median(self.normalized_passes or [])
+
+    @property
+    def reference_median_s(self) -> float | None:
+        return _median([r.reference_s for r in self.replicates if r.reference_s])
 
 
 @dataclasses.dataclass
 class Observed:
-    """A results table indexed for the gate: pooled configurations by key, ok rows, hardware key."""
+    """A results table indexed for the gate: configurations by key, ok rows, hardware key, run probes."""
 
     ok: pd.DataFrame
     configs: dict[ConfigKey, Config]
     hardware_key: str | None
     hardware_note: str
     notes: list[str]
+    probe: float | None = None
+
+
+def _number(value: object) -> float | None:
+    number = pd.to_numeric(value, errors="coerce")
+    return float(number) if pd.notna(number) and number > 0 else None
 
 
 def _latest_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[ConfigKey], int]:
-    """The rows in time order with the latest of each (key, run_id) only, their keys and the dropped count."""
+    """Rows in time order with the latest of each (key, run_id, pass) only, their keys and the dropped count."""
     frame = df.reset_index(drop=True)
     if "timestamp" in frame:
         order = pd.to_numeric(frame["timestamp"], errors="coerce").fillna(-math.inf)
         frame = frame.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
     frame["_run"] = frame["run_id"].fillna("").astype(str) if "run_id" in frame else ""
+    frame["_pass"] = pd.to_numeric(frame["pass"], errors="coerce").fillna(0).astype(int) if "pass" in frame else 0
     keys = [ConfigKey.from_dict(row) for row in frame.to_dict("records")]
-    latest: dict[tuple[ConfigKey, str], int] = {}
-    for position, identity in enumerate(zip(keys, frame["_run"], strict=True)):
+    latest: dict[tuple, int] = {}
+    for position, identity in enumerate(zip(keys, frame["_run"], frame["_pass"], strict=True)):
         latest.pop(identity, None)  # re-inserted at the end: positions stay in time order
         latest[identity] = position
     positions = list(latest.values())
@@ -85,11 +152,11 @@ def _latest_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, list[ConfigKey], int]:
 
 
 def prepare(df: pd.DataFrame, reference: str, what: str) -> Observed:
-    """Index a results table by ConfigKey, pooling the runs (run_id) it holds.
+    """Index a results table by ConfigKey: one replicate per ok (run, pass) of each configuration.
 
-    Within one run the latest row of a key wins. Across runs the raw samples are pooled; ratio samples
-    divide each run's samples by the same run's reference median, so each run's speed still cancels and
-    the pooled baseline carries the run-to-run spread that the significance test then allows for.
+    Within one run and pass the latest row of a key wins. Each replicate's ratio divides by the
+    reference's median at the same shape in the same run and pass (else the median of that run's
+    passes), so the machine's speed of that moment cancels.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
@@ -98,32 +165,45 @@ def prepare(df: pd.DataFrame, reference: str, what: str) -> Observed:
     if df.empty:
         raise GateError(f"{what} holds no results")
     frame, keys, dupes = _latest_rows(df)
-    notes = [f"{what}: {dupes} configuration(s) appear more than once in one run; the latest is used"] if dupes else []
-    samples = [sample_list(v) for v in frame["samples_s"]]
-    is_ok = [status == "ok" and bool(values) for status, values in zip(frame["status"], samples, strict=True)]
-    rows = list(zip(keys, frame["_run"], frame["status"], samples, is_ok, strict=True))
-    ref_medians = {(_shape(key), run): float(np.median(values))
-                   for key, run, _, values, ok in rows if ok and key.variant == reference}
-    grouped: dict[ConfigKey, list[tuple]] = {}
+    notes = [f"{what}: {dupes} configuration(s) appear more than once in one pass; the latest is used"] if dupes else []
+    medians = [_median(sample_list(v)) for v in frame["samples_s"]]
+    is_ok = [status == "ok" and m is not None for status, m in zip(frame["status"], medians, strict=True)]
+    probes = [_number(v) for v in frame.get("probe_flops_per_s", pd.Series(None, index=frame.index))]
+    rows = [dict(key=key, run=run, pass_index=int(p), status=str(status), median=m, ok=ok, probe=probe,
+                 duration=_number(duration), predicted=_number(predicted))
+            for key, run, p, status, m, ok, probe, duration, predicted in zip(
+                keys, frame["_run"], frame["_pass"], frame["status"], medians, is_ok, probes,
+                frame.get("duration_s", pd.Series(None, index=frame.index)),
+                frame.get("predicted_s", pd.Series(None, index=frame.index)), strict=True)]
+    by_pass: dict[tuple, float] = {}
+    by_run: dict[tuple, list[float]] = {}
     for row in rows:
-        grouped.setdefault(row[0], []).append(row)
+        if row["ok"] and row["key"].variant == reference:
+            by_pass[(_shape(row["key"]), row["run"], row["pass_index"])] = row["median"]
+            by_run.setdefault((_shape(row["key"]), row["run"]), []).append(row["median"])
+    grouped: dict[ConfigKey, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(row["key"], []).append(row)
     configs = {}
     for key, group in grouped.items():
-        pooled: list[float] = []
-        ratios: list[float] = []
-        refs = []
-        good = [(run, values) for _, run, _, values, ok in group if ok]
-        for run, values in good:
-            pooled.extend(values)
-            ref = ref_medians.get((_shape(key), run))
-            if key.variant != reference and ref is not None:
-                ratios.extend(s / ref for s in values)
-                refs.append(ref)
-        configs[key] = Config(key, "ok" if pooled else str(group[-1][2]), pooled, ratios or None,
-                              float(np.median(refs)) if refs else None, max(len(good), 1))
-    ok = frame[pd.Series(is_ok, index=frame.index)].drop(columns="_run")
+        good = [row for row in group if row["ok"]]
+        replicates = []
+        for row in good:
+            ref = None
+            if key.variant != reference:
+                ref = by_pass.get((_shape(key), row["run"], row["pass_index"]),
+                                  _median(by_run.get((_shape(key), row["run"]), [])))
+            replicates.append(Replicate(row["run"], row["pass_index"], row["median"], ref, row["probe"]))
+        durations = [row["duration"] for row in good if row["duration"] is not None]
+        last = group[-1]
+        configs[key] = Config(key, "ok" if good else last["status"], replicates,
+                              max(len({row["run"] for row in good}), 1),
+                              max(durations) if good and durations else (None if good else last["duration"]),
+                              None if good else last["predicted"],
+                              _median([row["probe"] for row in group if row["probe"] is not None]))
+    ok = frame[pd.Series(is_ok, index=frame.index)].drop(columns=["_run", "_pass"])
     hardware, note = _hardware(ok)
-    return Observed(ok, configs, hardware, note, notes)
+    return Observed(ok, configs, hardware, note, notes, _median([p for p in probes if p is not None]))
 
 
 def _hardware(ok: pd.DataFrame) -> tuple[str | None, str]:

@@ -7,6 +7,7 @@ so a typo cannot silently disable a check.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,9 @@ DEFAULT_POLICY_PATH = Path(__file__).with_name("gate_policy.toml")
 
 _RULE_FIELDS = ("threshold", "floor_s", "alpha")
 _BOUNDS = ("time_exponent_max", "memory_exponent_max")
-_POLICY_KEYS = ("schema", "reference", "scaling", "relative", "absolute", "complexity", "models", "crossovers")
+_POLICY_KEYS = ("schema", "reference", "scaling", "relative", "absolute", "moving_reference", "shared", "complexity",
+                "models", "crossovers")
+OTHER_HARDWARE_ACTIONS = ("fail", "report")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,30 @@ class GatePolicy:
     models: Mapping[str, Mapping]
     crossovers: tuple[CrossoverRule, ...]
     complexity: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
+    max_exponent_increase: float = 0.1
+    reference_move: float = 0.15
+    shared_threshold: float = 0.3
+    other_hardware: str = "fail"
+
+    def names(self) -> list[tuple[str, str]]:
+        """Every model or variant name the policy refers to, with where: for `check_names`."""
+        named = [(self.reference, "reference"), *((name, f"[models.{name}]") for name in self.models)]
+        for i, rule in enumerate(self.crossovers):
+            named += [(rule.variant, f"crossovers[{i}].variant"), (rule.reference, f"crossovers[{i}].reference")]
+        return named
+
+    def check_names(self, known: set[str], source: str = "<policy>") -> None:
+        """GateError for a name that is none of `known` (models and variants), with the closest valid one.
+
+        A variant such as `linear[chunk_size=128]` is valid when its model is known.
+        """
+        for name, where in self.names():
+            if name in known or name.split("[", 1)[0] in known:
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise GateError(f"policy {source}: unknown model {name!r} in {where}{hint}; valid names: "
+                            f"{', '.join(sorted(known))}")
 
     def rule_for(self, variant: str, model: str, *, time_class: str | None = None,
                  memory_class: str | None = None) -> ModelRule:
@@ -188,17 +215,29 @@ def policy_from_dict(data: Mapping, source: str = "<policy>") -> GatePolicy:
     if not isinstance(reference, str) or not reference:
         raise GateError(f"policy {source}: reference must be a variant name such as 'sdpa', "
                         f"got {reference!r}")
-    scaling = _check_keys(top.get("scaling", {}), ("upper_fraction",), "[scaling]", source)
+    scaling = _check_keys(top.get("scaling", {}), ("upper_fraction", "max_increase"), "[scaling]", source)
     upper_fraction = _number(scaling.get("upper_fraction", 0.5), "scaling.upper_fraction", source)
     if upper_fraction > 1:
         raise GateError(f"policy {source}: scaling.upper_fraction must be in (0, 1], got {upper_fraction}")
     relative = _speed_rule(top.get("relative", {}), "relative", source,
                            SpeedRule(threshold=0.25, floor_s=2e-5, alpha=0.01))
     absolute = _speed_rule(top.get("absolute", {}), "absolute", source,
-                           SpeedRule(threshold=0.5, floor_s=2e-5, alpha=0.01))
+                           SpeedRule(threshold=0.4, floor_s=2e-5, alpha=0.01))
+    moving = _check_keys(top.get("moving_reference", {}), ("threshold",), "[moving_reference]", source)
+    shared = _check_keys(top.get("shared", {}), ("threshold", "other_hardware"), "[shared]", source)
+    other_hardware = shared.get("other_hardware", "fail")
+    if other_hardware not in OTHER_HARDWARE_ACTIONS:
+        raise GateError(f"policy {source}: shared.other_hardware must be one of "
+                        f"{', '.join(map(repr, OTHER_HARDWARE_ACTIONS))}, got {other_hardware!r}")
     return GatePolicy(reference, float(upper_fraction), relative, absolute,
                       _models(top, source, relative, absolute), _crossover_rules(top, source),
-                      _complexity(top, source))
+                      _complexity(top, source),
+                      max_exponent_increase=float(_number(scaling.get("max_increase", 0.1), "scaling.max_increase",
+                                                          source)),
+                      reference_move=float(_number(moving.get("threshold", 0.15), "moving_reference.threshold",
+                                                   source)),
+                      shared_threshold=float(_number(shared.get("threshold", 0.3), "shared.threshold", source)),
+                      other_hardware=other_hardware)
 
 
 def load_policy(path: str | Path | None = None) -> GatePolicy:

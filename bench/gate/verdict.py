@@ -13,8 +13,10 @@ from bench.config.units import format_seconds
 from bench.gate.policy import SpeedRule
 from bench.results.identity import ConfigKey, SeriesKey
 
-KINDS = ("scaling", "crossover", "relative", "absolute")
-STATUSES = ("fail", "skipped", "pass")
+KINDS = ("status", "scaling", "crossover", "reference", "relative", "absolute", "shared")
+# fail: a regression; warn: something moved that is not a regression of the code under test (a moving
+# reference, a timeout a slower machine explains), shown but not failing; skipped: could not be judged.
+STATUSES = ("fail", "warn", "skipped", "pass")
 # What a check compared: a configuration, a scaling series, a crossover (its series spanning models, the
 # variant and the reference), or None for a line about the whole run.
 CheckKey = ConfigKey | SeriesKey | tuple[SeriesKey, str, str] | None
@@ -26,7 +28,8 @@ class CheckResult:
 
     `change` is current - baseline for exponents and current / baseline - 1 otherwise; `threshold` is
     the bound (exponent), allowed factor or seq_len (crossover), or fractional threshold (speed).
-    `subject` is `key`'s readable label, for display only.
+    `subject` is `key`'s readable label, for display only. `q_value` is the significance a speed check
+    used (Benjamini-Hochberg adjusted Mann-Whitney p over the layer's sizes), None for other kinds.
     """
 
     kind: str
@@ -39,6 +42,7 @@ class CheckResult:
     status: str
     reason: str
     key: CheckKey = None
+    q_value: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS or self.status not in STATUSES:
@@ -71,17 +75,18 @@ def percent(change: float, threshold: float) -> str:
     return f"{change:+.1%}" if round(change * 100) == round(threshold * 100) else text
 
 
-def speed_verdict(rule: SpeedRule, change: float, lost_s: float, p: float, n_now: int, n_base: int,
+def speed_verdict(rule: SpeedRule, change: float, lost_s: float, q: float, tested: str,
                   corroboration: Sequence[tuple[float, str]] = ()) -> tuple[str, str]:
     """(status, reason): a regression needs every criterion (threshold, floor, significance, corroboration).
 
-    Each `corroboration` entry is (another change, its description), checked against the same threshold.
+    `q` is the adjusted p-value and `tested` says of what (e.g. "6 vs 9 pass medians"). Each
+    `corroboration` entry is (another change, its description), checked against the same threshold.
     """
     criteria = [
         (change > rule.threshold, f"{percent(change, rule.threshold)} {{}} {rule.threshold:.0%}", (">", "<=")),
         (lost_s > rule.floor_s, f"costs {format_seconds(max(lost_s, 0.0))} {{}} floor "
                                 f"{format_seconds(rule.floor_s)}", (">", "<=")),
-        (p < rule.alpha, f"Mann-Whitney p={p:.2g} {{}} {rule.alpha:g} (n={n_now} vs {n_base})", ("<", ">=")),
+        (q < rule.alpha, f"Mann-Whitney q={q:.2g} {{}} {rule.alpha:g} ({tested})", ("<", ">=")),
     ]
     for overall, described in corroboration:
         criteria.append((overall > rule.threshold,

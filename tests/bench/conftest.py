@@ -3,7 +3,7 @@
 import pytest
 
 from bench.gate import load_policy, make_baseline
-from tests.fixtures.gate_data import CPU_A, make_results
+from tests.fixtures.gate_data import CPU_A, make_runs
 
 
 @pytest.fixture(scope="session")
@@ -13,5 +13,5 @@ def policy():
 
 @pytest.fixture(scope="session")
 def baseline(policy):
-    """A baseline of one synthetic run on CPU A (seed 1)."""
-    return make_baseline(make_results(CPU_A, seed=1), policy)
+    """A baseline of three synthetic runs on CPU A (seeds 1-3), as the README recommends."""
+    return make_baseline(make_runs(CPU_A, seeds=(1, 2, 3), prefix="base"), policy)

@@ -1,4 +1,4 @@
-"""The baseline is plain JSON (schema 2) whose entries carry structured keys: ConfigKey for each
+"""The baseline is plain JSON (schema 3) whose entries carry structured keys: ConfigKey for each
 configuration, SeriesKey for each scaling series and crossover. It round-trips exactly, and every
 unusable file gives one clear error saying how to recreate it."""
 
@@ -10,19 +10,21 @@ import pytest
 from bench.config import BenchConfig
 from bench.gate import GateError, load_baseline, make_baseline, run_gate, save_baseline
 from bench.results.identity import ConfigKey, SeriesKey
-from tests.fixtures.gate_data import CPU_A, make_results
+from tests.fixtures.gate_data import CPU_A, make_results, make_runs
 
 LINEAR_1024 = ConfigKey.from_dict(BenchConfig(model="linear", batch=2, seq_len=1024, d_model=64, n_heads=4).to_dict())
 
 
-def test_a_baseline_pooled_from_three_runs_keeps_every_sample_and_passes_a_noisy_run(policy):
+def test_a_baseline_from_three_runs_keeps_every_pass_median_and_passes_a_noisy_run(policy):
     runs = pd.concat([make_results(CPU_A, seed=10 + k, machine=m, run_id=f"r{k}")
                       for k, m in enumerate((1, 0.9, 1.1))])
     pooled = make_baseline(runs, policy)
     entry = pooled.configurations[LINEAR_1024]
-    assert entry["runs"] == 3 and len(entry["samples_s"]) == 45 and len(entry["ratio_samples"]) == 45
+    assert entry["runs"] == 3
+    assert len(entry["pass_medians_s"]) == len(entry["ratio_passes"]) == len(entry["normalized_passes"]) == 9
+    assert entry["probe_flops_per_s"] > 0 and entry["duration_s"] > 0
     assert sorted(pooled.run_ids) == ["r0", "r1", "r2"]
-    assert run_gate(make_results(CPU_A, seed=20, machine=1.2), pooled, policy).passed
+    assert run_gate(make_runs(CPU_A, seeds=(20, 21), machine=1.2), pooled, policy).passed
 
 
 def test_baseline_round_trips_through_plain_json(policy, baseline, tmp_path):
@@ -30,14 +32,14 @@ def test_baseline_round_trips_through_plain_json(policy, baseline, tmp_path):
     save_baseline(path, baseline)
     assert json.loads(path.read_text()) == baseline.to_json()
     assert load_baseline(path) == baseline
-    assert run_gate(make_results(CPU_A, seed=2), load_baseline(path), policy).passed
+    assert run_gate(make_runs(CPU_A, seeds=(4, 5)), load_baseline(path), policy).passed
 
 
 def test_the_file_lists_entries_with_structured_keys(baseline, tmp_path):
     path = tmp_path / "baseline.json"
     save_baseline(path, baseline)
     data = json.loads(path.read_text())
-    assert (data["kind"], data["schema"], data["hardware_key"]) == ("attnbench-gate-baseline", 2,
+    assert (data["kind"], data["schema"], data["hardware_key"]) == ("attnbench-gate-baseline", 3,
                                                                     "cpu:Synthetic CPU A x2")
     [entry] = [e for e in data["configurations"] if ConfigKey.from_dict(e["key"]) == LINEAR_1024]
     assert entry["key"] == LINEAR_1024.to_dict() and entry["key"]["options"] == {}
@@ -58,8 +60,8 @@ def test_the_file_lists_entries_with_structured_keys(baseline, tmp_path):
     ("{not json", "is not valid JSON"),
     ('{"kind": "something-else"}', "is not an attnbench gate baseline"),
     ('[1, 2]', "is not an attnbench gate baseline"),
-    ('{"kind": "attnbench-gate-baseline", "schema": 99}', "has schema 99, but this version reads schema 2"),
-    ('{"kind": "attnbench-gate-baseline", "schema": 2, "scaling": []}', "lacks field\\(s\\) created, reference"),
+    ('{"kind": "attnbench-gate-baseline", "schema": 99}', "has schema 99, but this version reads schema 3"),
+    ('{"kind": "attnbench-gate-baseline", "schema": 3, "scaling": []}', "lacks field\\(s\\) created, reference"),
 ])
 def test_an_unusable_baseline_file_gives_one_clear_error(tmp_path, content, message):
     path = tmp_path / "baseline.json"
@@ -69,23 +71,24 @@ def test_an_unusable_baseline_file_gives_one_clear_error(tmp_path, content, mess
         load_baseline(path)
 
 
-def test_a_schema_1_baseline_keyed_by_labels_must_be_recreated(baseline, tmp_path):
-    old = {**baseline.to_json(), "schema": 1,
-           "configurations": {"linear N=1024 b=2 d=64 h=4 float32 cpu forward": {}}, "scaling": {}, "crossovers": {}}
+@pytest.mark.parametrize("schema", [1, 2])
+def test_an_older_baseline_must_be_recreated(baseline, tmp_path, schema):
+    """Schema 1 keyed entries by labels; schema 2 pooled autocorrelated samples instead of pass medians."""
+    old = {**baseline.to_json(), "schema": schema}
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(old))
-    with pytest.raises(GateError, match="has schema 1, but this version reads schema 2; recreate it with "
+    with pytest.raises(GateError, match=f"has schema {schema}, but this version reads schema 3; recreate it with "
                                         "`python run_bench.py gate --update-baseline --baseline"):
         load_baseline(path)
 
 
 def test_a_baseline_with_corrupt_samples_is_rejected(baseline, tmp_path):
     broken = baseline.to_json()
-    broken["configurations"][0]["samples_s"] = ["fast"]
+    broken["configurations"][0]["pass_medians_s"] = ["fast"]
     label = ConfigKey.from_dict(broken["configurations"][0]["key"]).label()
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(broken))
-    with pytest.raises(GateError, match=f"configuration '{label}' has an invalid samples_s"):
+    with pytest.raises(GateError, match=f"configuration '{label}' has an invalid pass_medians_s"):
         load_baseline(path)
 
 

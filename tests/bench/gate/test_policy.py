@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from bench.gate import DEFAULT_POLICY_PATH, GateError, SpeedRule, load_policy, policy_from_dict, run_gate
-from tests.fixtures.gate_data import CPU_B, make_results
+from tests.fixtures.gate_data import CPU_B, make_runs
 
-GATE_PROOF_POLICY = Path(__file__).resolve().parents[3] / "scripts" / "gate_proof" / "policy.toml"
+ROOT = Path(__file__).resolve().parents[3]
+GATE_PROOF_POLICY = ROOT / "scripts" / "gate_proof" / "policy.toml"
+CI_POLICY = ROOT / "ci" / "gate-policy.toml"
 
 
 def test_the_default_policy_bounds_layers_by_their_complexity_class_and_checks_the_fastformer_crossover():
@@ -28,7 +30,29 @@ def test_the_default_policy_bounds_layers_by_their_complexity_class_and_checks_t
     sdpa = policy.rule_for("sdpa", "sdpa", time_class="quadratic", memory_class=None)
     assert sdpa.time_exponent_max == 3.0 and sdpa.memory_exponent_max == 3.0
     assert policy.relative == SpeedRule(threshold=0.25, floor_s=2e-5, alpha=0.01)
+    assert policy.absolute == SpeedRule(threshold=0.4, floor_s=2e-5, alpha=0.01)
+    assert (policy.max_exponent_increase, policy.reference_move, policy.shared_threshold,
+            policy.other_hardware) == (0.1, 0.15, 0.3, "fail")
     assert [(r.variant, r.reference) for r in policy.crossovers] == [("fastformer", "softmax")]
+
+
+def test_the_ci_policy_is_the_default_except_that_the_shared_check_only_reports_on_other_hardware():
+    default, ci = load_policy(), load_policy(CI_POLICY)
+    assert ci.other_hardware == "report"
+    assert dataclasses.replace(ci, other_hardware="fail") == default
+
+
+def test_every_model_name_in_a_policy_must_be_known():
+    policy = policy_from_dict({"models": {"fastformr": {"time_exponent_max": 1.2},
+                                          "linear[chunk_size=64]": {"time_exponent_max": 1.2}}})
+    known = {"sdpa", "fastformer", "linear", "softmax"}
+    with pytest.raises(GateError, match="unknown model 'fastformr' in \\[models.fastformr\\] \\(did you mean "
+                                        "'fastformer'\\?\\); valid names: fastformer, linear, sdpa, softmax"):
+        policy.check_names(known, "p.toml")
+    policy_from_dict({"models": {"linear[chunk_size=64]": {}}}).check_names(known)  # a variant of a known model
+    with pytest.raises(GateError, match="unknown model 'sdpaa' in crossovers\\[0\\].reference"):
+        policy_from_dict({"crossovers": [{"variant": "fastformer", "reference": "sdpaa", "max_factor": 2}]}
+                         ).check_names(known)
 
 
 def test_a_bound_comes_from_the_exact_variant_then_the_model_then_the_complexity_class_then_none():
@@ -52,7 +76,7 @@ def test_a_bound_comes_from_the_exact_variant_then_the_model_then_the_complexity
 def test_a_per_model_override_loosens_only_that_model(policy, baseline):
     data = {"models": {"linear": {"relative": {"threshold": 0.6}}}}
     loose = dataclasses.replace(policy, models=policy_from_dict(data).models)
-    report = run_gate(make_results(CPU_B, seed=5, slowdown={"linear": 1.3}), baseline, loose)
+    report = run_gate(make_runs(CPU_B, seeds=(5, 6), slowdown={"linear": 1.3}), baseline, loose)
     assert not [c for c in report.failures if c.kind == "relative"]
     assert loose.rule_for("linear", "linear").relative.threshold == 0.6
     assert loose.rule_for("fastformer", "fastformer").relative.threshold == 0.25
@@ -67,6 +91,9 @@ def test_a_per_model_override_loosens_only_that_model(policy, baseline):
     ({"complexity": ["linear"]}, "\\[complexity\\] must be a table of \\[complexity.<name>\\] tables"),
     ({"crossovers": [{"variant": "fastformer", "reference": "softmax"}]}, "needs max_factor and/or max_seq_len"),
     ({"schema": 2}, "schema 2 is not supported"),
+    ({"shared": {"other_hardware": "warn"}}, "shared.other_hardware must be one of 'fail', 'report'"),
+    ({"moving_reference": {"treshold": 0.1}}, "unknown key\\(s\\) treshold in \\[moving_reference\\]"),
+    ({"scaling": {"max_increase": -0.1}}, "scaling.max_increase must be a number > 0"),
 ])
 def test_a_policy_typo_is_an_error_naming_the_key(data, message):
     with pytest.raises(GateError, match=message):
@@ -81,9 +108,12 @@ def test_a_json_policy_file_is_accepted_and_a_missing_one_is_an_error(tmp_path):
         load_policy(tmp_path / "absent.toml")
 
 
-def test_the_gate_proof_policy_bounds_its_test_only_layer_like_fastformer():
+def test_the_gate_proof_policy_puts_its_test_only_layers_in_the_roles_of_the_real_ones():
     policy = load_policy(GATE_PROOF_POLICY)
-    name = "tests.fixtures.gate_models:TunableFastformer"
-    rule = policy.rule_for(name, name)
+    name = "tests.fixtures.gate_models:Tunable{}".format
+    rule = policy.rule_for(name("Fastformer"), name("Fastformer"))
     assert rule.time_exponent_max == 1.2 and rule.memory_exponent_max == 1.2
-    assert [(r.variant, r.reference) for r in policy.crossovers] == [(name, "softmax")]
+    assert policy.reference == name("SDPA")
+    assert [(r.variant, r.reference) for r in policy.crossovers] == [(name("Fastformer"), name("Softmax"))]
+    assert dataclasses.replace(policy, reference="sdpa", models={}, crossovers=()) == dataclasses.replace(
+        load_policy(), models={}, crossovers=(), complexity={})  # otherwise the default policy
