@@ -119,14 +119,13 @@ class Config:
 
 @dataclasses.dataclass
 class Observed:
-    """A results table indexed for the gate: configurations by key, ok rows, hardware key, run probes."""
+    """A results table indexed for the gate: configurations by key, ok rows, hardware key."""
 
     ok: pd.DataFrame
     configs: dict[ConfigKey, Config]
     hardware_key: str | None
     hardware_note: str
     notes: list[str]
-    probe: float | None = None
 
 
 def _number(value: object) -> float | None:
@@ -203,7 +202,7 @@ def prepare(df: pd.DataFrame, reference: str, what: str) -> Observed:
                               _median([row["probe"] for row in group if row["probe"] is not None]))
     ok = frame[pd.Series(is_ok, index=frame.index)].drop(columns=["_run", "_pass"])
     hardware, note = _hardware(ok)
-    return Observed(ok, configs, hardware, note, notes, _median([p for p in probes if p is not None]))
+    return Observed(ok, configs, hardware, note, notes)
 
 
 def _hardware(ok: pd.DataFrame) -> tuple[str | None, str]:

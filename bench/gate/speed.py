@@ -20,6 +20,7 @@ Change = tuple[float, list[float], list[float], str]
 
 
 def same_hardware(run: Observed, baseline: Baseline) -> bool:
+    """Whether the run and the baseline each have one hardware key, and the same one."""
     return baseline.hardware_key is not None and baseline.hardware_key == run.hardware_key
 
 
@@ -56,7 +57,7 @@ def reference_moves(run: Observed, baseline: Baseline, policy: GatePolicy) -> tu
     sizes (at least two layers) beyond the threshold in the same direction. One layer that regressed
     moves only its own ratios; a reference that got faster moves everyone's. Returns the check rows and
     the settings where it moved (their relative checks cannot judge anything)."""
-    ratios: dict[tuple, list[float]] = {}
+    ratios: dict[ConfigKey, float] = {}
     examples: dict[tuple, ConfigKey] = {}
     for key, before in baseline.configurations.items():
         config = _ok(run, key)
@@ -68,7 +69,7 @@ def reference_moves(run: Observed, baseline: Baseline, policy: GatePolicy) -> tu
             ratios[key] = config.ratio / before["ratio"]
     layers: dict[tuple, list[float]] = {}
     for group, (change, _) in layer_change(ratios).items():
-        layers.setdefault(group[2:], []).append(change)
+        layers.setdefault(group[2:], []).append(change)  # layer_group is (model, options, *setting_group)
     checks, moved = [], set()
     limit = policy.reference_move
     for setting, changes in layers.items():
