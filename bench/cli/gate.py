@@ -108,7 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     gate.add_argument("--policy", help="gate policy TOML (default: bench/gate/gate_policy.toml)")
     gate.add_argument("--update-baseline", action="store_true", help="write the baseline from these results "
                                                                      "instead of checking")
-    gate.add_argument("--format", choices=("text", "json", "junit"), default="text",
+    from bench.display.gate import FORMATS
+
+    gate.add_argument("--format", choices=FORMATS, default="text",
                       help="report format: text (failures first, at most 120 columns; default), json (every "
                            "check as data) or junit (JUnit XML for CI test reports)")
     gate.set_defaults(func=run)

@@ -21,7 +21,7 @@ def all_checks(run: Observed, baseline: Baseline, policy: GatePolicy, *,
     """
     reference, moved = reference_moves(run, baseline, policy)
     return [
-        *status_checks(run, baseline, policy),
+        *status_checks(run, baseline),
         *scaling_checks(series_fits(run.ok, policy), baseline, policy, significance),
         *crossover_checks(crossover_points(run.ok, policy), baseline, policy),
         *reference,

@@ -16,11 +16,12 @@ from bench.gate.verdict import CheckResult
 
 def confirmed(checks: list[CheckResult], df: pd.DataFrame, baseline: Baseline,
               policy: GatePolicy) -> list[CheckResult]:
-    """`checks` with each failure that some run alone does not show turned into a pass saying so.
+    """`checks` with each failure that some run alone passes turned into a pass saying so (or into a
+    warning, when a run alone only warns: a slower machine explains it there).
 
     Each run is checked on its own with every criterion but significance (one run has too few passes to
-    test; the pooled runs were tested): a failure stands when the same check fails in every run. A
-    check a run alone cannot make (its reference moved there, say) does not overturn it.
+    test; the pooled runs were tested): a failure stands when no run alone passes it. A check a run
+    alone cannot make (skipped there, or missing) does not overturn it.
     """
     run_ids = df["run_id"].fillna("").astype(str) if "run_id" in df else pd.Series("", index=df.index)
     if run_ids.nunique() < 2 or not any(c.status == "fail" for c in checks):
@@ -35,10 +36,11 @@ def confirmed(checks: list[CheckResult], df: pd.DataFrame, baseline: Baseline,
         if check.status == "fail":
             for run_id, by_key in alone.items():
                 other = by_key.get((check.kind, check.key, check.metric))
-                if other is not None and other.status != "fail":
-                    check = dataclasses.replace(check, status="pass", reason=(
+                if other is not None and other.status in ("pass", "warn"):
+                    check = dataclasses.replace(check, status=other.status, reason=(
                         f"not confirmed: run {run_id!r} alone does not show it ({other.reason}); all runs "
                         f"pooled: {check.reason}"))
-                    break
+                    if other.status == "pass":
+                        break
         result.append(check)
     return result

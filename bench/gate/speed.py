@@ -85,8 +85,8 @@ def reference_moves(run: Observed, baseline: Baseline, policy: GatePolicy) -> tu
             moved.add(setting)
             checks.append(CheckResult("reference", layer_label(examples[setting]), f"{baseline.reference} time",
                                       None, None, reference, limit, "warn",
-                                      f"{text}: its ratios cannot judge them, so their relative checks are skipped "
-                                      f"here (absolute and shared checks still stand); re-baseline",
+                                      f"{text}: its ratios alone cannot judge them, so a relative failure here also "
+                                      f"needs the layer's own time to have risen; re-baseline",
                                       examples[setting]))
         else:
             checks.append(CheckResult("reference", layer_label(examples[setting]), f"{baseline.reference} time",
@@ -166,7 +166,7 @@ def _judge(kind: str, metric: str, items: list[tuple[ConfigKey, dict, Change, fl
             judged = max(judged, long_layer[group][0])
         tested = f"{len(change[1])} vs {len(change[2])} pass medians, BH over the layer's sizes"
         status, reason = speed_verdict(rule, judged, lost, q.get(key, 0.0),
-                                       tested if significance else "judged on all runs pooled", corroboration)
+                                       tested if significance else "not tested in one run alone", corroboration)
         value = before["ratio"] if kind == "relative" else before["median_s"]
         # the current value in the baseline's unit: its ratio, or its seconds times the (normalised) change
         checks.append(CheckResult(kind, key.label(), metric, value, value * change[0], change[0] - 1, rule.threshold,
@@ -176,13 +176,20 @@ def _judge(kind: str, metric: str, items: list[tuple[ConfigKey, dict, Change, fl
 
 def relative_checks(run: Observed, baseline: Baseline, policy: GatePolicy, moved: set[tuple],
                     significance: bool = True) -> list[CheckResult]:
-    """Each configuration's ratio to the reference at its shape, against the baseline's ratio; settings
-    where the reference moved are left out (their reference row says so)."""
+    """Each configuration's ratio to the reference at its shape, against the baseline's ratio. Where the
+    reference moved (`moved` settings) a rise also needs the layer's own time to have risen past the
+    threshold (`time_change`); without a comparable own time there it is skipped."""
     speed = _reference_speed(run, baseline)
+    same = same_hardware(run, baseline)
     items, checks = [], []
     for key, before in sorted(baseline.configurations.items(), key=lambda item: item[0].label()):
         config = _ok(run, key)
-        if before["ratio"] is None or config is None or setting_group(key) in moved:
+        if before["ratio"] is None or config is None:
+            continue
+        if setting_group(key) in moved and time_change(config, before, same) is None:
+            checks.append(CheckResult("relative", key.label(), f"ratio to {baseline.reference}", before["ratio"],
+                                      config.ratio, None, None, "skipped", f"{baseline.reference} moved in this "
+                                      f"setting and this run's own time cannot be compared with the baseline's", key))
             continue
         if config.ratio_passes is None:
             checks.append(CheckResult("relative", key.label(), f"ratio to {baseline.reference}", before["ratio"],
@@ -196,8 +203,12 @@ def relative_checks(run: Observed, baseline: Baseline, policy: GatePolicy, moved
     def guard(key: ConfigKey, before: dict) -> list[tuple[float, str]]:
         factor = speed.get(setting_group(key))
         config = run.configs[key]
-        return [] if factor is None else [(config.median / before["median_s"] / factor - 1,
-                                           f"against {baseline.reference}'s median speed change (x{factor:.2f})")]
+        guards = [] if factor is None else [(config.median / before["median_s"] / factor - 1,
+                                             f"against {baseline.reference}'s median speed change (x{factor:.2f})")]
+        if setting_group(key) in moved:
+            own = time_change(config, before, same)
+            guards.append((own[0] - 1, f"for its own {own[3]} ({baseline.reference} moved in this setting)"))
+        return guards
 
     return checks + _judge("relative", f"ratio to {baseline.reference}", items, baseline,
                            lambda before: policy.rule_for(before["variant"], before["model"]).relative,

@@ -7,16 +7,17 @@ from __future__ import annotations
 from bench.config.units import format_seconds
 from bench.gate.baseline import Baseline
 from bench.gate.observed import Config, Observed, layer_group
-from bench.gate.policy import GatePolicy
 from bench.gate.verdict import CheckResult
 from bench.results.identity import ConfigKey
 
-# A machine counts as slower only past this factor: the probe itself moves by a few per cent.
+# A machine counts as slower only past this factor (the probe itself moves by a few per cent), and a
+# slowdown explains what happened only if the baseline's time scaled by it reaches it within SLACK.
 SLOWER = 1.05
+SLACK = 0.1
 SHOWN_MISSING = 3
 
 
-def _explained(config: Config, before: dict, slack: float) -> tuple[bool, str]:
+def _explained(config: Config, before: dict, slack: float = SLACK) -> tuple[bool, str]:
     """Whether the machine's slowdown (baseline probe / this run's) explains a timeout or budget skip."""
     base_probe, now_probe = before["probe_flops_per_s"], config.probe
     if not base_probe or not now_probe:
@@ -39,7 +40,7 @@ def _explained(config: Config, before: dict, slack: float) -> tuple[bool, str]:
     return False, "a slower machine does not explain this status"
 
 
-def status_checks(run: Observed, baseline: Baseline, policy: GatePolicy) -> list[CheckResult]:
+def status_checks(run: Observed, baseline: Baseline) -> list[CheckResult]:
     """One row per configuration that was ok in the baseline and is not now (a cascade skip takes the
     verdict of the shorter size that ended first), one for those missing, one for the rest."""
     checks: list[CheckResult] = []
@@ -61,7 +62,7 @@ def status_checks(run: Observed, baseline: Baseline, policy: GatePolicy) -> list
             status = earlier[2]
             reason = f"skipped because the shorter N={earlier[0]} ended {earlier[1]} (which is a {earlier[2]})"
         else:
-            explained, why = _explained(config, before, policy.relative.threshold)
+            explained, why = _explained(config, before)
             if explained:
                 status = "warn"
                 reason = f"ok in the baseline, now {config.status}, explained by a slower machine: {why}"

@@ -47,3 +47,13 @@ def test_a_scaling_failure_that_one_run_alone_does_not_show_passes(policy, basel
     check = next(c for c in report.checks if c.kind == "scaling" and c.key.model == "linear"
                  and c.metric == "time exponent")
     assert check.status == "pass" and "the CI reaches below it" in check.reason
+
+
+def test_a_check_one_run_alone_cannot_make_does_not_overturn_a_failure(policy, baseline):
+    """sdpa timed out at N=8192 in one run only: that run has no ratio there, which is no evidence."""
+    slow = {("softmax", 4096): 2.0, ("softmax", 8192): 2.0}
+    first = make_results(CPU_B, seed=31, run_id="A", size_slowdown=slow, status={("sdpa", 8192): "timeout"})
+    second = make_results(CPU_B, seed=32, run_id="B", size_slowdown=slow, passes=5)  # enough to test alone
+    report = run_gate(pd.concat([first, second]), baseline, policy)
+    [at_8192] = [c for c in report.checks if c.kind == "relative" and c.key.model == "softmax" and c.key.seq_len == 8192]
+    assert at_8192.status == "fail"
