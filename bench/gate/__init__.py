@@ -47,7 +47,9 @@ relative   Each configuration's ratio to the reference (default sdpa) at the sam
              median change over all its sizes also exceeds `threshold`: a small working set can sit in
              a slow cache mode for a whole run (softmax at N=512 was seen 37-79 % slower in both runs
              of a CI job, unchanged code). Sizes in the LONG half, the regime this benchmark exists
-             for, are judged size by size, so a regression confined to the longest sizes fails.
+             for, are judged size by size, so a regression confined to the longest sizes fails. On
+             hardware other than the baseline's every size needs the layer's median: ratios there
+             move size by size with the other CPU's caches.
 absolute   Each configuration's time against the baseline's, same rule with its own threshold (40 %),
            on the baseline's hardware only (the results table's `hardware` column). The change is the
            smaller of the change in seconds and in probe-normalised units (seconds x the run's probe

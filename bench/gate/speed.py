@@ -138,20 +138,21 @@ def _q_values(tests: dict[ConfigKey, tuple[list[float], list[float]]]) -> dict[C
 
 def _judge(kind: str, metric: str, items: list[tuple[ConfigKey, dict, Change, float]], baseline: Baseline,
            rule_of: Callable[[dict], SpeedRule], significance: bool,
-           extra: Callable[[ConfigKey, dict], list[tuple[float, str]]]) -> list[CheckResult]:
+           extra: Callable[[ConfigKey, dict], list[tuple[float, str]]], per_size: bool = True) -> list[CheckResult]:
     """Speed checks of (key, baseline entry, change, seconds lost) items: threshold, floor, BH-adjusted
     significance, and for the short half of a layer's sizes its median change over all sizes.
 
     Without `significance` (one run of a confirmation) a long size's change counts as the larger of its
     own and the layer's median over its long half: one run's single size is noisy, and a regression of
-    the long half shows in either.
+    the long half shows in either. Without `per_size` (ratios on hardware other than the baseline's,
+    which move per size with the CPU's caches) every size needs the layer's median change.
     """
     q = _q_values({key: (change[1], change[2]) for key, _, change, _ in items}) if significance else {}
     layer = layer_change({key: change[0] for key, _, change, _ in items})
     sizes: dict[tuple, set[int]] = {}
     for key in baseline.configurations:
         sizes.setdefault(layer_group(key), set()).add(key.seq_len)
-    long = {key for key, *_ in items if key.seq_len in long_sizes(sizes[layer_group(key)])}
+    long = {key for key, *_ in items if per_size and key.seq_len in long_sizes(sizes[layer_group(key)])}
     long_layer = layer_change({key: change[0] for key, _, change, _ in items if key in long})
     checks = []
     for key, before, change, lost in items:
@@ -160,8 +161,9 @@ def _judge(kind: str, metric: str, items: list[tuple[ConfigKey, dict, Change, fl
         group = layer_group(key)
         judged = change[0] - 1
         if key not in long and group in layer:
+            why = f"N={key.seq_len} is in its short half" if per_size else "other hardware: judged per layer"
             corroboration.append((layer[group][0], f"for the layer's median over its {layer[group][1]} size(s) "
-                                                   f"(N={key.seq_len} is in its short half)"))
+                                                   f"({why})"))
         elif not significance:
             judged = max(judged, long_layer[group][0])
         tested = f"{len(change[1])} vs {len(change[2])} pass medians, BH over the layer's sizes"
@@ -212,7 +214,7 @@ def relative_checks(run: Observed, baseline: Baseline, policy: GatePolicy, moved
 
     return checks + _judge("relative", f"ratio to {baseline.reference}", items, baseline,
                            lambda before: policy.rule_for(before["variant"], before["model"]).relative,
-                           significance, guard)
+                           significance, guard, per_size=same)
 
 
 def absolute_checks(run: Observed, baseline: Baseline, policy: GatePolicy,

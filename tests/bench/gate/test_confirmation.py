@@ -4,7 +4,7 @@ shows it on its own: a contention burst in one run passes, a regression in the c
 import pandas as pd
 
 from bench.gate import run_gate
-from tests.fixtures.gate_data import CPU_B, make_results
+from tests.fixtures.gate_data import CPU_A, CPU_B, make_results
 
 
 def test_a_contention_burst_in_one_of_two_runs_is_not_confirmed_and_passes(policy, baseline):
@@ -31,8 +31,8 @@ def test_a_regression_seen_in_both_runs_is_confirmed(policy, baseline):
 def test_a_long_size_fails_only_where_each_run_alone_shows_the_change(policy, baseline):
     """The longest size is 50 % slower in the first run and only 20 % in the second: pooled it looks like a
     regression, but one run alone stays under the 25 % threshold there, so that size passes."""
-    first = make_results(CPU_B, seed=21, size_slowdown={("linear", 8192): 1.5, ("linear", 4096): 1.5}, run_id="run0")
-    second = make_results(CPU_B, seed=22, size_slowdown={("linear", 8192): 1.2, ("linear", 4096): 1.5}, run_id="run1")
+    first = make_results(CPU_A, seed=21, size_slowdown={("linear", 8192): 1.5, ("linear", 4096): 1.5}, run_id="run0")
+    second = make_results(CPU_A, seed=22, size_slowdown={("linear", 8192): 1.2, ("linear", 4096): 1.5}, run_id="run1")
     report = run_gate(pd.concat([first, second]), baseline, policy)
     by_size = {c.key.seq_len: c for c in report.checks if c.kind == "relative" and c.key.model == "linear"}
     assert by_size[4096].status == "fail"
@@ -52,8 +52,9 @@ def test_a_scaling_failure_that_one_run_alone_does_not_show_passes(policy, basel
 def test_a_check_one_run_alone_cannot_make_does_not_overturn_a_failure(policy, baseline):
     """sdpa timed out at N=8192 in one run only: that run has no ratio there, which is no evidence."""
     slow = {("softmax", 4096): 2.0, ("softmax", 8192): 2.0}
-    first = make_results(CPU_B, seed=31, run_id="A", size_slowdown=slow, status={("sdpa", 8192): "timeout"})
-    second = make_results(CPU_B, seed=32, run_id="B", size_slowdown=slow, passes=5)  # enough to test alone
+    first = make_results(CPU_A, seed=31, run_id="A", size_slowdown=slow, status={("sdpa", 8192): "timeout"})
+    second = make_results(CPU_A, seed=32, run_id="B", size_slowdown=slow, passes=5)  # enough to test alone
     report = run_gate(pd.concat([first, second]), baseline, policy)
-    [at_8192] = [c for c in report.checks if c.kind == "relative" and c.key.model == "softmax" and c.key.seq_len == 8192]
+    [at_8192] = [c for c in report.checks
+                 if c.kind == "relative" and c.key.model == "softmax" and c.key.seq_len == 8192]
     assert at_8192.status == "fail"

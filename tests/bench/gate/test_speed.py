@@ -42,9 +42,17 @@ def test_a_regression_confined_to_the_long_sizes_fails_there(policy, baseline, s
     assert max(slowed) in failed
 
 
+def test_on_other_hardware_every_size_needs_the_layer_median(policy, baseline):
+    """Ratios move per size with another CPU's caches, so there a size-confined change is not judged alone."""
+    runs = make_runs(CPU_B, seeds=(7, 8), size_slowdown={("fastformer", 4096): 1.6, ("fastformer", 8192): 1.6})
+    report = run_gate(runs, baseline, policy)
+    assert report.passed
+    assert "other hardware: judged per layer" in _sized(report, "relative", "fastformer")[8192].reason
+
+
 def test_one_short_size_stuck_in_a_slow_mode_in_both_runs_passes(policy, baseline):
     """A small working set can straddle a shared cache for a whole CI job; the layer's median did not move."""
-    runs = make_runs(CPU_B, seeds=(13, 14), size_slowdown={("softmax", 256): 2.0})
+    runs = make_runs(CPU_A, seeds=(13, 14), size_slowdown={("softmax", 256): 2.0})
     report = run_gate(runs, baseline, policy)
     assert report.passed
     check = _sized(report, "relative", "softmax")[256]
