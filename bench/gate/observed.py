@@ -167,13 +167,15 @@ def prepare(df: pd.DataFrame, reference: str, what: str) -> Observed:
     notes = [f"{what}: {dupes} configuration(s) appear more than once in one pass; the latest is used"] if dupes else []
     medians = [_median(sample_list(v)) for v in frame["samples_s"]]
     is_ok = [status == "ok" and m is not None for status, m in zip(frame["status"], medians, strict=True)]
-    probes = [_number(v) for v in frame.get("probe_flops_per_s", pd.Series(None, index=frame.index))]
+    def numbers(column: str) -> list[float | None]:
+        """A column's positive numbers (None elsewhere, or everywhere when the table lacks it)."""
+        return [_number(v) for v in frame[column]] if column in frame else [None] * len(frame)
+
     rows = [dict(key=key, run=run, pass_index=int(p), status=str(status), median=m, ok=ok, probe=probe,
-                 duration=_number(duration), predicted=_number(predicted))
+                 duration=duration, predicted=predicted)
             for key, run, p, status, m, ok, probe, duration, predicted in zip(
-                keys, frame["_run"], frame["_pass"], frame["status"], medians, is_ok, probes,
-                frame.get("duration_s", pd.Series(None, index=frame.index)),
-                frame.get("predicted_s", pd.Series(None, index=frame.index)), strict=True)]
+                keys, frame["_run"], frame["_pass"], frame["status"], medians, is_ok, numbers("probe_flops_per_s"),
+                numbers("duration_s"), numbers("predicted_s"), strict=True)]
     by_pass: dict[tuple, float] = {}
     by_run: dict[tuple, list[float]] = {}
     for row in rows:
