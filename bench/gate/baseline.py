@@ -49,7 +49,9 @@ _BASELINE_FIELDS = ("kind", "schema", "created", "reference", "hardware_key", "r
                     "crossovers", "configurations")
 _CONFIG_FIELDS = ("variant", "model", "seq_len", "runs", "median_s", "pass_medians_s", "ratio", "ratio_passes",
                   "normalized", "normalized_passes", "probe_flops_per_s", "duration_s")
-_REPLICATES = (("pass_medians_s", False), ("ratio_passes", True), ("normalized_passes", True))
+# (replicates, their median, whether both may be null) of a configuration entry
+_REPLICATES = (("pass_medians_s", "median_s", False), ("ratio_passes", "ratio", True),
+               ("normalized_passes", "normalized", True))
 _SCALING_FIELDS = ("variant", "model", "complexity", "time", "memory")
 _CROSSOVER_FIELDS = ("variant", "model", "reference", "outcome", "faster_from", "n_max")
 
@@ -123,17 +125,24 @@ def _entries(data: dict, name: str, key_field: str, fields: tuple[str, ...], bui
     return entries
 
 
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def _check_samples(configurations: dict[ConfigKey, dict], fail: Callable[[str], GateError]) -> None:
+    """Every replicate list is non-empty and positive, and its median is a positive number, both null
+    together where they may be (the reference has no ratio, a run without a probe no normalised time)."""
     for key, entry in configurations.items():
-        for name, optional in _REPLICATES:
+        for name, median, optional in _REPLICATES:
             values = entry[name]
-            if values is None and optional:
+            if values is None and entry[median] is None and optional:
                 continue
-            numbers = isinstance(values, list) and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)
-            if not numbers or not values:
+            if not (isinstance(values, list) and values and all(_positive(v) for v in values)):
                 raise fail(f"configuration {key.label()!r} has an invalid {name} "
                            f"(need a non-empty list of positive numbers)")
+            if not _positive(entry[median]):
+                raise fail(f"configuration {key.label()!r} has an invalid {median} beside its {name} "
+                           f"(need a positive number)")
 
 
 def parse_baseline(data: object, source: str) -> Baseline:

@@ -82,6 +82,19 @@ def test_an_older_baseline_must_be_recreated(baseline, tmp_path, schema):
         load_baseline(path)
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("ratio_passes", None, "has an invalid ratio_passes"), ("ratio", 0, "has an invalid ratio beside its ratio_passes"),
+    ("median_s", None, "has an invalid median_s beside its pass_medians_s")])
+def test_a_baseline_whose_medians_and_replicates_disagree_is_rejected(baseline, tmp_path, field, value, message):
+    broken = baseline.to_json()
+    entry = next(e for e in broken["configurations"] if e["ratio"] is not None)
+    entry[field] = value
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(GateError, match=message):
+        load_baseline(path)
+
+
 def test_a_baseline_with_corrupt_samples_is_rejected(baseline, tmp_path):
     broken = baseline.to_json()
     broken["configurations"][0]["pass_medians_s"] = ["fast"]
