@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.results.identity import SETTING_FIELDS
+
 WORK_STEP = 2.0
 TIME_STEP = 1.25
 OVERHEAD_FRACTION = 0.02
-SAME_LAYER = ("model", "options", "causal", "dtype", "device", "mode", "scope", "hardware")
+SAME_LAYER = ("model", "options", *SETTING_FIELDS, "hardware")
 SAME_DEVICE = ("device", "dtype", "hardware")
 
 

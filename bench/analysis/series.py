@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.results.identity import HARDWARE_FIELD, SETTING_FIELDS, SeriesKey
+from bench.results.identity import HARDWARE_FIELD, SETTING_FIELDS, SeriesKey, compile_mode, flag
 
 # Columns a series holds fixed besides its shape: the setting and the hardware (the measured thread
 # count is not a key: failed rows have no timing and so no thread count).
@@ -54,10 +54,11 @@ class Series:
     def key(self) -> SeriesKey:
         return SeriesKey(
             axis=self.axis, coupling=self.coupling, fixed=tuple((k, int(v)) for k, v in self.fixed.items()),
-            causal=str(self.keys["causal"]) == "True", dtype=str(self.keys["dtype"]),
+            causal=flag(self.keys["causal"]), dtype=str(self.keys["dtype"]),
             device=str(self.keys["device"]), mode=str(self.keys["mode"]), scope=str(self.keys["scope"]),
             hardware=str(self.keys.get(HARDWARE_FIELD) or ""), model=str(self.keys.get("model") or ""),
-            options=str(self.keys.get("options") or "{}"))
+            options=str(self.keys.get("options") or "{}"), compile=compile_mode(self.keys.get("compile")),
+            tf32=flag(self.keys.get("tf32")))
 
     @property
     def fixed_label(self) -> str:

@@ -25,8 +25,8 @@ EXAMPLES = """examples:
 """
 # Flags that change the sweep, by the name of their Overrides field.
 OVERRIDE_FLAGS = ("models", "seq_len", "batch", "d_model", "n_heads", "tokens", "kind", "device", "dtype", "mode",
-                  "causal", "scope", "warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory",
-                  "threads", "passes", "seed", "max_call_s", "budget_memory")
+                  "causal", "compile", "tf32", "scope", "warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s",
+                  "max_memory", "threads", "passes", "seed", "max_call_s", "budget_memory")
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -41,6 +41,14 @@ def _csv_ints(text: str) -> list[int]:
 
 def _csv(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _csv_switches(text: str) -> list[bool]:
+    values = {"off": False, "false": False, "on": True, "true": True}
+    chosen = _csv(text.lower())
+    if not chosen or any(v not in values for v in chosen):
+        raise argparse.ArgumentTypeError(f"expected off, on or off,on, got {text!r}")
+    return [values[v] for v in chosen]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     grp.add_argument("--mode", type=_csv, help="forward (inference) and/or train (forward + backward)")
     grp.add_argument("--causal", action=argparse.BooleanOptionalAction, default=None,
                      help="measure the causal form (--no-causal for the bidirectional one)")
+    grp.add_argument("--compile", type=_csv, help="eager (as written), inductor (torch.compile, cold compile "
+                                                  "time recorded apart), inductor-cudagraphs (CUDA only, mode "
+                                                  "reduce-overhead); comma-separated, e.g. eager,inductor")
+    grp.add_argument("--tf32", type=_csv_switches, help="off, on or off,on: TensorFloat-32 matmuls for float32 "
+                                                        "on CUDA (ignored elsewhere; default off)")
     grp.add_argument("--scope", choices=["attention", "block"], help="attention layer alone, or a whole "
                                                                       "pre-LN layer with feed-forward")
     tim = run.add_argument_group("how to measure")

@@ -11,6 +11,8 @@ DTYPES = ("float32", "float64", "bfloat16", "float16")
 DEVICES = ("cpu", "cuda")
 MODES = ("forward", "train")
 SCOPES = ("attention", "block")
+# How the layer is run: as written, compiled by TorchInductor, or compiled with CUDA graphs ("reduce-overhead").
+COMPILE_MODES = ("eager", "inductor", "inductor-cudagraphs")
 
 
 def options_text(options: Mapping | str | None) -> str:
@@ -28,6 +30,10 @@ def variant_name(model: str, options: Mapping | str | None) -> str:
     return f"{model}[{','.join(f'{k}={v}' for k, v in sorted(parsed.items()))}]"
 
 
+# Fields added after results were first stored, with the value every older line implies.
+_ADDED_FIELDS = {"pass_index": 0, "compile": "eager", "tf32": False}
+
+
 class ConfigError(ValueError):
     """A configuration is invalid; the message names the field and what would be valid."""
 
@@ -39,7 +45,9 @@ class BenchConfig:
     `bench.results.identity.ConfigKey` is its identity (what is measured, without the timing policy);
     `digest()` is a checksum of every field, stored beside each result so an edited line is detected.
     `pass_index` is which replicated pass over the sweep this measurement belongs to: pass 0 also takes
-    the cold call, memory and FLOPs; later passes repeat only the timed samples.
+    the cold call, memory and FLOPs; later passes repeat only the timed samples. `compile` runs the layer
+    eagerly or through torch.compile (COMPILE_MODES); `tf32` lets float32 matmuls and convolutions on CUDA
+    use TensorFloat-32 (it applies to CUDA float32 only).
     """
 
     model: str
@@ -62,6 +70,8 @@ class BenchConfig:
     threads: int | None = None
     seed: int = 0
     pass_index: int = 0
+    compile: str = "eager"
+    tf32: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -87,12 +97,25 @@ class BenchConfig:
             raise ConfigError(f"max_memory_bytes must be positive, got {self.max_memory_bytes}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        self._check_execution()
         if not isinstance(self.options, dict):
             raise ConfigError(f"options must be a mapping of option name to value, got {self.options!r}")
         try:
             json.dumps(self.options, sort_keys=True)
         except TypeError as exc:
             raise ConfigError(f"options must be JSON values (numbers, strings, booleans): {exc}") from exc
+
+    def _check_execution(self) -> None:
+        """How the layer runs: a known compile mode, CUDA graphs on CUDA only, TF32 for CUDA float32 only."""
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
+        if self.compile == "inductor-cudagraphs" and self.device != "cuda":
+            raise ConfigError("compile inductor-cudagraphs needs device cuda (CUDA graphs); use inductor on the CPU")
+        if not isinstance(self.tf32, bool):
+            raise ConfigError(f"tf32 must be true or false, got {self.tf32!r}")
+        if self.tf32 and (self.device != "cuda" or self.dtype != "float32"):
+            raise ConfigError(f"tf32 applies to float32 on CUDA only, not {self.dtype} on {self.device}; "
+                              f"set tf32 false")
 
     @property
     def variant(self) -> str:
@@ -117,10 +140,12 @@ class BenchConfig:
     def digest(self) -> str:
         """A checksum of every field (the `key` of a stored result line).
 
-        pass_index 0 is left out, so lines written before replicated passes existed keep their key.
+        Fields at the value they had before they existed (pass_index 0, compile eager, tf32 false) are left
+        out, so lines written before them keep their key.
         """
         data = self.to_dict()
-        if data["pass_index"] == 0:
-            del data["pass_index"]
+        for name, before in _ADDED_FIELDS.items():
+            if data[name] == before:
+                del data[name]
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha1(blob.encode()).hexdigest()[:16]

@@ -1,7 +1,9 @@
 """Sweeps: which configurations to measure. A validated `Sweep` expands into ordered BenchConfigs.
 
 A sweep names models (with options), the axes seq_len, batch, d_model and n_heads, and the
-settings dtype, device, mode and causal. Kinds:
+settings dtype, device, mode, causal, compile and tf32. A compile mode or tf32 value that does not apply to
+a device and dtype (CUDA graphs on the CPU, TF32 outside CUDA float32) is left out of those combinations;
+one that applies to none is an error. Kinds:
 - `scan` (the default): vary one axis at a time around a base point, since full grids explode;
 - `grid`: the full product of all axis values;
 plus `tokens` coupling (batch = tokens / seq_len, as in the paper's Figure 2) on the seq_len axis.
@@ -16,7 +18,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
-from bench.config.bench_config import DTYPES, MODES, SCOPES, BenchConfig, ConfigError
+from bench.config.bench_config import COMPILE_MODES, DTYPES, MODES, SCOPES, BenchConfig, ConfigError
 from bench.config.units import parse_bytes
 
 AXES = ("seq_len", "batch", "d_model", "n_heads")
@@ -82,6 +84,8 @@ class Sweep:
     dtypes: tuple[str, ...] = ("float32",)
     modes: tuple[str, ...] = ("forward",)
     causal: tuple[bool, ...] = (False,)
+    compile: tuple[str, ...] = ("eager",)
+    tf32: tuple[bool, ...] = (False,)
     scope: str = "attention"
     tokens: int | None = None
     timing: Timing = field(default_factory=Timing)
@@ -97,7 +101,8 @@ class Sweep:
 
     def _check_settings(self) -> None:
         for label, values, allowed in (("device", self.devices, ("auto", "cpu", "cuda")),
-                                       ("dtype", self.dtypes, DTYPES), ("mode", self.modes, MODES)):
+                                       ("dtype", self.dtypes, DTYPES), ("mode", self.modes, MODES),
+                                       ("compile", self.compile, COMPILE_MODES)):
             if not values:
                 raise SweepError(f"{label} needs at least one value from {', '.join(allowed)}")
             for value in values:
@@ -105,8 +110,9 @@ class Sweep:
                     raise SweepError(f"{label} must be one of {', '.join(allowed)}, got {value!r}")
         if self.scope not in SCOPES:
             raise SweepError(f"scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
-        if not self.causal or any(not isinstance(c, bool) for c in self.causal):
-            raise SweepError(f"causal must be a list of true/false, got {list(self.causal)!r}")
+        for label, values in (("causal", self.causal), ("tf32", self.tf32)):
+            if not values or any(not isinstance(v, bool) for v in values):
+                raise SweepError(f"{label} must be a list of true/false, got {list(values)!r}")
 
     def _check_axes(self) -> None:
         for name in set(self.base) | set(self.axes):
@@ -137,7 +143,8 @@ class Sweep:
         devices = _resolve_devices(self.devices, cuda_available)
         configs: list[BenchConfig] = []
         seen: set[str] = set()
-        for device, dtype, mode, causal in itertools.product(devices, self.dtypes, self.modes, self.causal):
+        settings = _applicable(devices, self.dtypes, self.modes, self.causal, self.compile, self.tf32)
+        for device, dtype, mode, causal, compile_mode, tf32 in settings:
             for point in points:
                 for spec in self.models:
                     if spec.max_seq_len is not None and point["seq_len"] > spec.max_seq_len:
@@ -149,7 +156,7 @@ class Sweep:
                             min_repeats=self.timing.min_repeats, max_repeats=self.timing.max_repeats,
                             budget_s=self.timing.budget_s, timeout_s=self.timing.timeout_s,
                             max_memory_bytes=self.timing.max_memory_bytes, threads=self.timing.threads,
-                            seed=self.timing.seed, **point)
+                            seed=self.timing.seed, compile=compile_mode, tf32=tf32, **point)
                     except (ConfigError, TypeError) as exc:
                         raise SweepError(f"sweep {self.name!r}, model {spec.name}, point {point}: {exc}") from exc
                     if config.digest() not in seen:
@@ -200,7 +207,8 @@ class Sweep:
         budget = {"max_call_s": self.budget.max_call_s, "max_memory": self.budget.max_memory_bytes}
         data = {
             "name": self.name, "description": self.description, "kind": self.kind, "device": list(self.devices),
-            "dtype": list(self.dtypes), "mode": list(self.modes), "causal": list(self.causal), "scope": self.scope,
+            "dtype": list(self.dtypes), "mode": list(self.modes), "causal": list(self.causal),
+            "compile": list(self.compile), "tf32": list(self.tf32), "scope": self.scope,
             "base": dict(self.base), "axes": {k: list(v) for k, v in self.axes.items()}, "timing": timing,
             "budget": {k: v for k, v in budget.items() if v is not None},
             "models": [{k: v for k, v in asdict(m).items() if v is not None} for m in self.models],
@@ -225,6 +233,8 @@ class Overrides:
     dtype: Sequence[str] = ()
     mode: Sequence[str] = ()
     causal: bool | None = None
+    compile: Sequence[str] = ()
+    tf32: Sequence[bool] = ()
     scope: str | None = None
     warmup: int | None = None
     min_repeats: int | None = None
@@ -253,7 +263,8 @@ class Overrides:
                 data["base"].setdefault(axis, values[0])
         if self.models:
             data["models"] = [{"name": m.name, "options": dict(m.options)} for m in self.models]
-        for key, value in (("device", self.device), ("dtype", self.dtype), ("mode", self.mode)):
+        for key, value in (("device", self.device), ("dtype", self.dtype), ("mode", self.mode),
+                           ("compile", self.compile), ("tf32", self.tf32)):
             if value:
                 data[key] = list(value)
         if self.causal is not None:
@@ -286,6 +297,22 @@ CUSTOM_SWEEP = {"name": "custom", "base": {"batch": 1, "d_model": 256, "n_heads"
 def positive_int(label: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SweepError(f"{label} must be a positive integer, got {value!r}")
+
+
+def _applicable(devices: Sequence[str], dtypes: Sequence[str], modes: Sequence[str], causal: Sequence[bool],
+                compile_modes: Sequence[str], tf32: Sequence[bool]) -> list[tuple]:
+    """The setting combinations to measure: CUDA graphs only on CUDA, TF32 only for CUDA float32; a
+    requested compile mode or tf32 value that applies to no device and dtype is a SweepError."""
+    if "inductor-cudagraphs" in compile_modes and "cuda" not in devices:
+        raise SweepError(f"compile inductor-cudagraphs needs a CUDA device, and the sweep measures on "
+                         f"{', '.join(devices)}; use compile eager or inductor")
+    if True in tf32 and not ("cuda" in devices and "float32" in dtypes):
+        raise SweepError(f"tf32 true applies to float32 on CUDA only, and the sweep measures "
+                         f"{', '.join(dtypes)} on {', '.join(devices)}; use tf32 false")
+    combos = itertools.product(devices, dtypes, modes, causal, compile_modes, tf32)
+    return [(device, dtype, mode, c, comp, t) for device, dtype, mode, c, comp, t in combos
+            if (comp != "inductor-cudagraphs" or device == "cuda")
+            and (not t or (device, dtype) == ("cuda", "float32"))]
 
 
 def _resolve_devices(devices: tuple[str, ...], cuda_available: bool) -> list[str]:

@@ -8,6 +8,8 @@ File format (see bench/config/presets/*.toml for complete examples)::
     dtype = ["float32"]
     mode = ["forward"]                # forward, train
     causal = [false]
+    compile = ["eager"]               # eager, inductor (torch.compile), inductor-cudagraphs (CUDA only)
+    tf32 = [false]                    # [false, true]: also CUDA float32 with TensorFloat-32 matmuls
     scope = "attention"               # or "block" (pre-LN attention + feed-forward)
     tokens = 65536                    # optional: batch = tokens / seq_len along seq_len
 
@@ -64,8 +66,8 @@ from bench.config.sweep import (
 from bench.config.toml import TOMLDecodeError, loads
 
 PRESET_DIR = Path(__file__).with_name("presets")
-_TOP_LEVEL = {"name", "description", "kind", "device", "dtype", "mode", "causal", "scope", "tokens", "base",
-              "axes", "timing", "budget", "models"}
+_TOP_LEVEL = {"name", "description", "kind", "device", "dtype", "mode", "causal", "compile", "tf32", "scope",
+              "tokens", "base", "axes", "timing", "budget", "models"}
 
 
 def load_sweep(name_or_path: str | Path, overrides: Overrides | None = None) -> Sweep:
@@ -112,6 +114,8 @@ def sweep_from_dict(data: dict, *, default_name: str = "custom") -> Sweep:
         dtypes=tuple(_as_list(data.get("dtype", ["float32"]), "dtype")),
         modes=tuple(_as_list(data.get("mode", ["forward"]), "mode")),
         causal=tuple(_as_list(data.get("causal", [False]), "causal")),
+        compile=tuple(_as_list(data.get("compile", ["eager"]), "compile")),
+        tf32=tuple(_as_list(data.get("tf32", [False]), "tf32")),
         scope=data.get("scope", "attention"),
         tokens=data.get("tokens"),
         timing=_timing(_table(data, "timing")),

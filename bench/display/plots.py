@@ -40,33 +40,42 @@ def _slug(*parts: object) -> str:
 class Panel:
     """One figure: the part of a series' identity its lines share. Causality and scope are left out, so
     series that differ only in them are separate lines of one figure. Panels sort, and name their files,
-    by device, hardware, dtype and mode."""
+    by device, hardware, dtype, mode and execution (the compile mode, with "+tf32" when TF32 was on)."""
 
     device: str
     hardware: str
     dtype: str
     mode: str
+    execution: str = "eager"
 
     @classmethod
     def of(cls, key: SeriesKey) -> Panel:
         """The panel a series is drawn in."""
-        return cls(key.device, key.hardware, key.dtype, key.mode)
+        return cls(key.device, key.hardware, key.dtype, key.mode, _execution(key.compile, key.tf32))
 
     @classmethod
     def of_row(cls, row: pd.Series) -> Panel:
         """The panel a single table row (a point of no particular series) is drawn in."""
         key = ConfigKey.from_dict(row)
         hardware = row.get(HARDWARE_FIELD)
-        return cls(key.device, hardware if isinstance(hardware, str) else "", key.dtype, key.mode)
+        return cls(key.device, hardware if isinstance(hardware, str) else "", key.dtype, key.mode,
+                   _execution(key.compile, key.tf32))
 
     def slug(self, *extra: object) -> str:
-        """A file-name part, e.g. `cuda-nvidia-h200-float32-forward-fixed` (an unknown hardware is left out)."""
-        return _slug(*astuple(self), *extra)
+        """A file-name part, e.g. `cuda-nvidia-h200-float32-forward-fixed` (an unknown hardware and eager
+        execution are left out)."""
+        parts = astuple(self)
+        return _slug(*(parts[:-1] if self.execution == "eager" else parts), *extra)
 
     def title(self, what: str, extra: str = "") -> str:
-        """A figure title: `what`, then the device (hardware), dtype, mode and `extra`."""
+        """A figure title: `what`, then the device (hardware), dtype, mode, execution unless eager, `extra`."""
         where = f"{self.device} ({self.hardware})" if self.hardware else self.device
-        return f"{what}\n{where}, {self.dtype}, {self.mode}" + (f", {extra}" if extra else "")
+        execution = "" if self.execution == "eager" else f", {self.execution}"
+        return f"{what}\n{where}, {self.dtype}, {self.mode}{execution}" + (f", {extra}" if extra else "")
+
+
+def _execution(compile_mode: str, tf32: bool) -> str:
+    return compile_mode + ("+tf32" if tf32 else "")
 
 
 def _series_by_panel(df: pd.DataFrame, axis: str, *, by_model: bool = True) -> list[tuple[Panel, list[Series]]]:

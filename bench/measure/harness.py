@@ -22,20 +22,30 @@ in replicated passes after the first (`config.pass_index > 0`) only the timing p
 The record's `env_id` is left for the run session to set: the environment is the worker's, not the
 configuration's.
 
+Execution settings: `config.tf32` sets whether CUDA float32 matmuls and convolutions may use TensorFloat-32
+(both switches, every configuration, so a reused worker carries nothing over; PyTorch's own default lets
+cuDNN use it), and the switches in effect are stored in `record.extra["precision"]`. A compiled
+configuration (`config.compile`, see bench.measure.compiled) times the torch.compile'd layer: the compile
+pass takes its cold first call in a fresh cache, every later call runs with recompiles forbidden, and its
+FLOPs are counted on the same layer run eagerly (FlopCounterMode cannot see inside compiled code).
+
 Errors (including out-of-memory) propagate to the caller; `classify_exception` names them and
 `release_memory` frees what a failed configuration left behind in a reused worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 from bench.config import BenchConfig
+from bench.measure import compiled
 from bench.measure.environment import cpu_model
 from bench.measure.memory import malloc_trim
 from bench.measure.passes import Bench, passes
@@ -161,6 +171,34 @@ def _device_name(device: torch.device) -> str:
     return cpu_model()
 
 
+def set_tf32(enabled: bool) -> dict:
+    """Let (or forbid) CUDA float32 matmuls and cuDNN convolutions use TensorFloat-32; the switches now."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # newer torch prefers fp32_precision; allow_tf32 works in every version
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+        return {"tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+                "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+                "float32_matmul_precision": torch.get_float32_matmul_precision()}
+
+
+@contextlib.contextmanager
+def _execution(config: BenchConfig) -> Iterator[dict]:
+    """The configuration's precision switches, and for a compiled one fresh compile caches; yields the
+    switches in effect."""
+    with compiled.fresh_caches() if config.compile != "eager" else contextlib.nullcontext():
+        yield set_tf32(config.tf32)
+
+
+def _bench(config: BenchConfig, model: nn.Module, x: torch.Tensor) -> Bench:
+    """What the passes measure: the eager step, or the compiled step with the eager one kept for FLOPs."""
+    if config.compile == "eager":
+        return Bench(config, model, x, make_step(model, x, config.mode))
+    runner = compiled.compile_model(model, config.compile)
+    step = compiled.guarded(make_step(runner, x, config.mode), config.variant)
+    return Bench(config, model, x, step, eager_step=make_step(model, x, config.mode))
+
+
 def measure(config: BenchConfig) -> Record:
     """Measure `config` in this process and return an `ok` Record; any failure propagates as an exception."""
     started = time.time()
@@ -172,15 +210,19 @@ def measure(config: BenchConfig) -> Record:
         raise RuntimeError("device cuda requested but torch.cuda.is_available() is False; use --device cpu")
     dtype = getattr(torch, config.dtype)
 
-    model = build_model(config).to(device=device, dtype=dtype)
-    x = torch.randn(config.batch, config.seq_len, config.d_model, device=device, dtype=dtype)
-    bench = Bench(config, model, x, make_step(model, x, config.mode))
-    parts: dict = {}
-    for measurement in passes(config.pass_index):
-        parts.update(measurement.run(bench))
+    with _execution(config) as precision:
+        model = build_model(config).to(device=device, dtype=dtype)
+        x = torch.randn(config.batch, config.seq_len, config.d_model, device=device, dtype=dtype)
+        bench = _bench(config, model, x)
+        parts: dict = {}
+        with contextlib.ExitStack() as after_first_call:
+            for measurement in passes(config.pass_index):
+                parts.update(measurement.run(bench))
+                if measurement.name == "compile":
+                    after_first_call.enter_context(compiled.no_recompiles())
     record = Record(config=config, status="ok", kernel=_kernel(model), param_count=_param_count(model),
                     device_name=_device_name(device), complexity=declared_complexity(config.model),
-                    timestamp=started, **parts)
+                    timestamp=started, extra={"precision": precision}, **parts)
     del model, x, bench
     release_memory(config.device)
     record.duration_s = time.perf_counter() - clock

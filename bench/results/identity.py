@@ -22,7 +22,7 @@ from bench.config.bench_config import options_text, variant_name
 
 MODEL_FIELDS = ("model", "options")
 SHAPE_FIELDS = ("batch", "seq_len", "d_model", "n_heads")
-SETTING_FIELDS = ("causal", "dtype", "device", "mode", "scope")
+SETTING_FIELDS = ("causal", "dtype", "device", "mode", "scope", "compile", "tf32")
 KEY_FIELDS = (*MODEL_FIELDS, *SHAPE_FIELDS, *SETTING_FIELDS)
 # The hardware column of a results table (bench.results.table) is part of a series' identity: rows
 # measured on different hardware never share a series.
@@ -43,10 +43,23 @@ ID_FIELDS = (
 _SHORT = {"batch": "b", "seq_len": "N", "d_model": "d", "n_heads": "h", "tokens": "tokens", "head_dim": "d_h"}
 
 
-def _setting_text(causal: bool, dtype: str, device: str, mode: str, scope: str) -> str:
+def _setting_text(causal: bool, dtype: str, device: str, mode: str, scope: str, compile: str = "eager",
+                  tf32: bool = False) -> str:
     flag = " causal" if causal else ""
+    precision = f"{dtype}+tf32" if tf32 else dtype
     where = "" if scope == "attention" else f" {scope}"
-    return f"{flag} {dtype} {device} {mode}{where}"
+    compiled = "" if compile == "eager" else f" {compile}"
+    return f"{flag} {precision} {device} {mode}{where}{compiled}"
+
+
+def flag(value: object) -> bool:
+    """A boolean from a stored or tabled value: True, "True"/"true"; missing (None, NaN) is False."""
+    return value is True or str(value).lower() == "true"
+
+
+def compile_mode(value: object) -> str:
+    """A compile mode from a stored or tabled value; missing (older results: None, NaN, "") is "eager"."""
+    return value if isinstance(value, str) and value else "eager"
 
 
 @dataclass(frozen=True)
@@ -64,14 +77,18 @@ class ConfigKey:
     device: str
     mode: str
     scope: str
+    compile: str = "eager"
+    tf32: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ConfigKey:
-        """From any mapping with the KEY_FIELDS (a table row, a BenchConfig dict, a stored key)."""
+        """From any mapping with the KEY_FIELDS (a table row, a BenchConfig dict, a stored key); `compile` and
+        `tf32`, which older results lack, default to eager and false."""
         return cls(model=str(data["model"]), options=options_text(data.get("options")),
                    **{name: int(data[name]) for name in SHAPE_FIELDS},
-                   causal=str(data["causal"]) == "True", dtype=str(data["dtype"]), device=str(data["device"]),
-                   mode=str(data["mode"]), scope=str(data["scope"]))
+                   causal=flag(data["causal"]), dtype=str(data["dtype"]), device=str(data["device"]),
+                   mode=str(data["mode"]), scope=str(data["scope"]), compile=compile_mode(data.get("compile")),
+                   tf32=flag(data.get("tf32")))
 
     def to_dict(self) -> dict:
         """Plain JSON-able fields; `options` as a mapping."""
@@ -86,7 +103,7 @@ class ConfigKey:
         shape = " ".join(f"{_SHORT[name]}={getattr(self, name)}" for name in ("seq_len", "batch", "d_model",
                                                                               "n_heads"))
         return self.variant + " " + shape + _setting_text(self.causal, self.dtype, self.device, self.mode,
-                                                          self.scope)
+                                                          self.scope, self.compile, self.tf32)
 
     def setting(self) -> tuple:
         """The setting fields as a tuple: what a comparison between models or sizes holds fixed."""
@@ -140,6 +157,8 @@ class SeriesKey:
     hardware: str = ""
     model: str = ""
     options: str = "{}"
+    compile: str = "eager"
+    tf32: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping) -> SeriesKey:
@@ -148,6 +167,8 @@ class SeriesKey:
         values["fixed"] = tuple((str(name), int(value)) for name, value in data["fixed"])
         values["options"] = options_text(data.get("options"))
         values["causal"] = bool(data["causal"])
+        values["compile"] = compile_mode(data.get("compile"))
+        values["tf32"] = flag(data.get("tf32"))
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -165,7 +186,8 @@ class SeriesKey:
         """Readable identity, e.g. `fastformer b=2 d=64 h=4 float32 cpu forward` (display only)."""
         fixed = " ".join(f"{_SHORT.get(name, name)}={value}" for name, value in self.fixed)
         text = (f"{self.variant} " if self.model else "") + fixed
-        return text + _setting_text(self.causal, self.dtype, self.device, self.mode, self.scope)
+        return text + _setting_text(self.causal, self.dtype, self.device, self.mode, self.scope, self.compile,
+                                    self.tf32)
 
 
 def fingerprint_id(fp: Mapping) -> str:

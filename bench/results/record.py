@@ -3,7 +3,8 @@
 Statuses: `ok` (measured), `oom` (out of memory), `error` (crashed; `error` holds the traceback tail),
 `timeout` (exceeded its time limit) and `skipped` (not run; `prediction` says why).
 
-What was measured lives in typed parts (`Timing`, `Memory`, `Flops`; `Prediction` for skipped ones),
+What was measured lives in typed parts (`Timing`, `Memory`, `Flops`, `Compilation` for compiled
+configurations; `Prediction` for skipped ones),
 each of which names its table columns and computes them; `COLUMNS` is derived from them. Adding a
 measurement is one such part in PARTS plus its field on Record (see README, Development).
 """
@@ -133,6 +134,24 @@ class Flops(Part):
 
 
 @dataclass(frozen=True)
+class Compilation(Part):
+    """A compiled configuration's cold compile: its first call in a fresh process and cache, split into the
+    compile time (first call less the steady median) and the graphs torch.compile built."""
+
+    name: ClassVar[str] = "compilation"
+    COLUMNS: ClassVar[tuple[str, ...]] = ("compile_s", "compile_first_call_s", "compile_graphs")
+
+    mode: str | None = None
+    first_call_s: float | None = None
+    graphs: int | None = None
+
+    def columns(self, record: Record) -> dict:
+        median = record.summary.median if record.summary else None
+        compile_s = self.first_call_s - median if self.first_call_s is not None and median is not None else None
+        return {"compile_s": compile_s, "compile_first_call_s": self.first_call_s, "compile_graphs": self.graphs}
+
+
+@dataclass(frozen=True)
 class Prediction(Part):
     """Why a configuration was skipped: the budget predictor's time and memory estimates, not measurements."""
 
@@ -147,9 +166,9 @@ class Prediction(Part):
         return {"predicted_s": self.time_s, "predicted_bytes": self.peak_bytes, "skip_reason": self.reason}
 
 
-PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Prediction)
+PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Compilation, Prediction)
 IDENTITY_COLUMNS = ("key", "run_id", "pass", "variant", "model", "options", "batch", "seq_len", "d_model", "n_heads",
-                    "causal", "dtype", "device", "mode", "scope", "status", "error")
+                    "causal", "dtype", "device", "mode", "scope", "compile", "tf32", "status", "error")
 OTHER_COLUMNS = ("kernel", "param_count", "complexity_time", "complexity_memory", "env_id", "device_name")
 TRAILING_COLUMNS = ("timestamp", "duration_s")
 # Columns of the table `Record.row()` produces (and `bench.results.table.load_results` returns), in order.
@@ -160,8 +179,9 @@ COLUMNS = (*IDENTITY_COLUMNS, *(name for part in PARTS for name in part.COLUMNS)
 class Record:
     """Everything measured (or why nothing was) for one BenchConfig.
 
-    The parts may be given as their JSON objects; they are converted to Timing, Memory, Flops and
-    Prediction. `complexity` is the layer's declared {"time": class, "memory": class} in sequence length.
+    The parts may be given as their JSON objects; they are converted to Timing, Memory, Flops,
+    Compilation and Prediction. `complexity` is the layer's declared {"time": class, "memory": class} in
+    sequence length.
     """
 
     config: BenchConfig
@@ -171,6 +191,7 @@ class Record:
     timing: Timing | None = None
     memory: Memory | None = None
     flops: Flops | None = None
+    compilation: Compilation | None = None
     kernel: str | None = None
     param_count: int | None = None
     device_name: str | None = None
@@ -240,7 +261,8 @@ class Record:
             "key": c.digest(), "run_id": self.run_id, "pass": c.pass_index, "variant": c.variant, "model": c.model,
             "options": options_text(c.options), "batch": c.batch, "seq_len": c.seq_len,
             "d_model": c.d_model, "n_heads": c.n_heads, "causal": c.causal, "dtype": c.dtype,
-            "device": c.device, "mode": c.mode, "scope": c.scope, "status": self.status, "error": self.error,
+            "device": c.device, "mode": c.mode, "scope": c.scope, "compile": c.compile, "tf32": c.tf32,
+            "status": self.status, "error": self.error,
         }
         complexity = self.complexity or {}
         row.update(kernel=self.kernel, param_count=self.param_count, complexity_time=complexity.get("time"),

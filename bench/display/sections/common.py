@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from bench.results.identity import HARDWARE_FIELD, SeriesKey
+from bench.results.identity import HARDWARE_FIELD, SeriesKey, compile_mode, flag
 
 
 def number(value: object, digits: int = 3) -> str:
@@ -26,22 +26,33 @@ def where(row: Mapping) -> str:
 
 
 def setting(row: Mapping) -> str:
-    """A row's setting for people: device, dtype, mode, scope and causality."""
-    causal = ", causal" if str(row.get("causal")) == "True" else ""
-    return f"{where(row)}, {row['dtype']}, {row['mode']}, {row['scope']}{causal}"
+    """A row's setting for people: device, dtype (+tf32), mode, scope, compile mode unless eager, causality."""
+    causal = ", causal" if flag(row.get("causal")) else ""
+    dtype = f"{row['dtype']}+tf32" if flag(row.get("tf32")) else row["dtype"]
+    compiled = compile_mode(row.get("compile"))
+    compiled = "" if compiled == "eager" else f", {compiled}"
+    return f"{where(row)}, {dtype}, {row['mode']}, {row['scope']}{compiled}{causal}"
 
 
-def conditions(configs: pd.DataFrame, device: str, dtype: str, device_name: object) -> str:
-    """The conditions a headline number holds under: dtype, backend (eager PyTorch with its version, and
-    the SDPA kernel that ran) and device, e.g. `float32, eager PyTorch 2.11 (sdpa: flash), cuda: NVIDIA H200`."""
-    rows = configs[(configs["device"] == device) & (configs["dtype"] == dtype)]
+def conditions(configs: pd.DataFrame, row: Mapping) -> str:
+    """The conditions a headline number of `row` holds under: dtype (+tf32), backend (eager or the compile
+    mode, PyTorch's version, and the SDPA kernel that ran in the same setting) and device, e.g.
+    `float32, eager PyTorch 2.11 (sdpa: flash), cuda: NVIDIA H200`."""
+    compiled, tf32 = compile_mode(row.get("compile")), flag(row.get("tf32"))
+    same = (configs["device"] == row["device"]) & (configs["dtype"] == row["dtype"])
+    if "compile" in configs.columns:
+        same &= configs["compile"].map(compile_mode) == compiled
+    if "tf32" in configs.columns:
+        same &= configs["tf32"].map(flag) == tf32
+    rows = configs[same]
     versions = sorted({str(v) for v in rows.get("env_torch_version", pd.Series(dtype=object)).dropna()})
     kernels = sorted({str(k) for k in rows.loc[rows["model"] == "sdpa", "kernel"].dropna()})
-    backend = "eager PyTorch" + (f" {'/'.join(versions)}" if versions else "")
+    backend = f"{compiled} PyTorch" + (f" {'/'.join(versions)}" if versions else "")
     if kernels:
         backend += f" (sdpa: {'/'.join(kernels)})"
-    name = device_name if isinstance(device_name, str) and device_name else "unknown device"
-    return f"{dtype}, {backend}, {device}: {name}"
+    name = row.get("device_name")
+    name = name if isinstance(name, str) and name else "unknown device"
+    return f"{row['dtype']}{'+tf32' if tf32 else ''}, {backend}, {row['device']}: {name}"
 
 
 def series(key: SeriesKey) -> str:

@@ -47,7 +47,7 @@ def _fp32_sdpa(configs: pd.DataFrame) -> list[str]:
 
 def _by_conditions(rows: pd.DataFrame, configs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Rows grouped by the conditions their numbers hold under (dtype, backend, device)."""
-    keys = [conditions(configs, r["device"], r["dtype"], r["device_name"]) for _, r in rows.iterrows()]
+    keys = [conditions(configs, r) for _, r in rows.iterrows()]
     return {key: rows[[k == key for k in keys]] for key in dict.fromkeys(keys)}
 
 

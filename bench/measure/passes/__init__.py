@@ -24,12 +24,17 @@ from bench.results.record import Part
 
 @dataclass(frozen=True)
 class Bench:
-    """What a pass measures: the configuration, the built layer, its input and the step that is timed."""
+    """What a pass measures: the configuration, the built layer, its input and the step that is timed.
+
+    For a compiled configuration `step` runs the compiled layer and `eager_step` the same call on the
+    layer as written (for counting FLOPs); for an eager one `eager_step` is None.
+    """
 
     config: BenchConfig
     model: nn.Module
     x: torch.Tensor
     step: Callable[[], None]
+    eager_step: Callable[[], None] | None = None
 
 
 class Pass:

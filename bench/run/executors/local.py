@@ -11,7 +11,10 @@ numbers, because bench.measure resets the CUDA peak statistics and the kernel's 
 - when the memory cap changes: `max_memory_bytes` is enforced inside the worker at start-up
   (RLIMIT_DATA), so workers are keyed by their cap. The cap applies to `device="cpu"` configurations
   only; CUDA configurations run in an uncapped worker (their device memory is bounded by the GPU);
-- before every configuration when `fresh_worker_per_config=True`.
+- before every configuration when `fresh_worker_per_config=True`;
+- around every compiled configuration (`config.compile` other than eager): it runs in a worker that has
+  measured nothing else, and the worker exits after it, so its compile is cold (no graphs, kernels or
+  caches of another configuration in the process) and leaves nothing behind.
 
 Outcomes
 --------
@@ -59,6 +62,7 @@ class LocalExecutor(Executor):
         self.python = python
         self.fresh = fresh_worker_per_config
         self.worker: Worker | None = None
+        self.worker_used = False
         self.fingerprint: dict | None = None
         self._queue: deque[BenchConfig] = deque()
 
@@ -71,7 +75,10 @@ class LocalExecutor(Executor):
             yield Completed(record, self.fingerprint)
 
     def start_for(self, config: BenchConfig) -> Worker:
-        """The current worker if it is alive and has the cap `config` needs, else a new one."""
+        """The current worker if it is alive and has the cap `config` needs (and, for a compiled
+        configuration, has measured nothing yet), else a new one."""
+        if config.compile != "eager" and self.worker_used:
+            self.close()
         return self._worker_with(config.max_memory_bytes if config.device == "cpu" else None)
 
     def _worker_with(self, cap: int | None) -> Worker:
@@ -81,6 +88,7 @@ class LocalExecutor(Executor):
             self.close()
         if self.worker is None:
             self.worker = Worker(self.python, cap, fingerprint=self.fingerprint is None)
+            self.worker_used = False
         self.worker.wait_ready()
         if self.fingerprint is None:
             self.fingerprint = self.worker.fingerprint
@@ -105,10 +113,12 @@ class LocalExecutor(Executor):
         caller's own start-up (validating a sweep); the first configuration then finds it ready."""
         if self.worker is None:
             self.worker = Worker(self.python, max_memory_bytes, fingerprint=self.fingerprint is None, wait=False)
+            self.worker_used = False
 
     def run(self, config: BenchConfig) -> Record:
         """Measure `config` in a worker; a failure kills that worker and comes back as a failure Record."""
         worker = self.start_for(config)
+        self.worker_used = True
         request = run_request(config)
         key = request["key"]
         started, clock = time.time(), time.monotonic()
@@ -137,7 +147,7 @@ class LocalExecutor(Executor):
         except (KeyError, TypeError, ValueError) as exc:
             return self._failure(config, "error", f"the worker sent an invalid record: {exc}", started, clock)
         record.extra = {**record.extra, "worker_pid": worker.pid}
-        if self.fresh:
+        if self.fresh or config.compile != "eager":
             self.close()
         return record
 

@@ -102,3 +102,36 @@ def test_bad_passes_or_seed_exits_2_with_one_line_naming_the_field(flag, value, 
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: {message}"
     assert not (tmp_path / "out").exists()
+
+
+def test_compile_eager_inductor_measures_both_and_compiles_cold_in_its_own_worker(tmp_path):
+    out = tmp_path / "compiled"
+    done = cli("run", "--models", "linear", "--seq-len", "32", "--d-model", "16", "--heads", "2", "--warmup", "1",
+               "--min-repeats", "3", "--budget-s", "0.01", "--threads", "1", "--compile", "eager,inductor",
+               "--out", str(out), "--no-report")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    results = {r["config"]["compile"]: r for r in lines if r["kind"] == "result"}
+    assert set(results) == {"eager", "inductor"} and {r["status"] for r in results.values()} == {"ok"}
+    compiled, eager = results["inductor"], results["eager"]
+    assert compiled["compilation"]["first_call_s"] > compiled["summary"]["median"]
+    assert compiled["compilation"]["graphs"] >= 1 and eager["compilation"] is None
+    assert compiled["flops"]["agree"] and compiled["flops"]["counted"] == eager["flops"]["counted"]
+    assert compiled["extra"]["worker_pid"] != eager["extra"]["worker_pid"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--compile", "jit"], "compile must be one of eager, inductor, inductor-cudagraphs"),
+    (["--compile", "inductor-cudagraphs", "--device", "cpu"], "compile inductor-cudagraphs needs a CUDA device"),
+    (["--tf32", "on", "--device", "cpu"], "tf32 true applies to float32 on CUDA only"),
+])
+def test_bad_compile_or_tf32_exits_2_with_one_line(args, message, tmp_path):
+    done = cli("run", "--models", "linear", "--seq-len", "16", *args, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreadable_tf32_switch_is_a_usage_error():
+    done = cli("run", "--models", "linear", "--tf32", "maybe")
+    assert done.returncode == 2 and "argument --tf32: expected off, on or off,on, got 'maybe'" in done.stderr

@@ -50,12 +50,12 @@ def test_unknown_fields_are_refused_when_reading_back():
         BenchConfig.from_dict({**_config().to_dict(), "colour": "red"})
 
 
-def test_the_digest_of_pass_0_is_the_digest_of_a_configuration_written_before_passes_existed():
+def test_the_digest_of_pass_0_eager_no_tf32_is_the_digest_of_a_configuration_written_before_those_fields():
     import hashlib
     import json
 
     config = _config(options={"k": 16}, seed=3)
-    older = {k: v for k, v in config.to_dict().items() if k != "pass_index"}
+    older = {k: v for k, v in config.to_dict().items() if k not in ("pass_index", "compile", "tf32")}
     blob = json.dumps(older, sort_keys=True, separators=(",", ":"))
     assert config.pass_index == 0
     assert config.digest() == hashlib.sha1(blob.encode()).hexdigest()[:16]
@@ -82,3 +82,21 @@ def test_pass_index_round_trips_through_a_dict():
 def test_pass_index_and_seed_must_be_integers_of_at_least_zero(field, value):
     with pytest.raises(ConfigError, match=f"{field} must be an integer >= 0, got {value!r}"):
         _config(**{field: value})
+
+
+def test_compiled_and_tf32_configurations_have_their_own_digest():
+    eager = _config(device="cuda")
+    assert len({eager.digest(), _config(device="cuda", compile="inductor").digest(),
+                _config(device="cuda", tf32=True).digest()}) == 3
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ({"compile": "jit"}, "compile must be one of eager, inductor, inductor-cudagraphs"),
+    ({"compile": "inductor-cudagraphs", "device": "cpu"}, "needs device cuda"),
+    ({"tf32": True, "device": "cpu"}, "tf32 applies to float32 on CUDA only"),
+    ({"tf32": True, "device": "cuda", "dtype": "bfloat16"}, "tf32 applies to float32 on CUDA only"),
+    ({"tf32": "yes"}, "tf32 must be true or false"),
+])
+def test_compile_and_tf32_are_validated(fields, words):
+    with pytest.raises(ConfigError, match=words):
+        _config(**fields)

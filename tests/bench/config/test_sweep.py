@@ -189,3 +189,35 @@ def test_expanded_configurations_carry_the_seed_and_are_pass_0():
     assert {(c.seed, c.pass_index) for c in configs} == {(7, 0)}
     default = sweep_from_dict(_sweep()).expand(cuda_available=False)
     assert {(c.seed, c.pass_index) for c in default} == {(0, 0)}
+
+
+def test_compile_modes_multiply_the_configurations_and_cuda_graphs_run_only_on_cuda():
+    data = _sweep(device=["cpu", "cuda"], compile=["eager", "inductor", "inductor-cudagraphs"])
+    configs = sweep_from_dict(data).expand(cuda_available=True)
+    settings = {(c.device, c.compile) for c in configs}
+    assert settings == {("cpu", "eager"), ("cpu", "inductor"), ("cuda", "eager"), ("cuda", "inductor"),
+                        ("cuda", "inductor-cudagraphs")}
+    assert len(configs) == 5 * 6
+
+
+def test_tf32_applies_to_cuda_float32_only_and_round_trips_through_to_dict():
+    sweep = sweep_from_dict(_sweep(device=["cuda"], dtype=["float32", "bfloat16"], tf32=[False, True]))
+    configs = sweep.expand(cuda_available=True)
+    assert {(c.dtype, c.tf32) for c in configs} == {("float32", False), ("float32", True), ("bfloat16", False)}
+    assert sweep_from_dict(sweep.to_dict()) == sweep
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"compile": ["inductor-cudagraphs"]}, "inductor-cudagraphs needs a CUDA device"),
+    ({"compile": ["jit"]}, "compile must be one of eager, inductor, inductor-cudagraphs"),
+    ({"tf32": [True]}, "tf32 true applies to float32 on CUDA only"),
+    ({"tf32": ["on"]}, "tf32 must be a list of true/false"),
+])
+def test_compile_and_tf32_that_apply_to_nothing_are_refused(overrides, message):
+    with pytest.raises(SweepError, match=message):
+        sweep_from_dict(_sweep(**overrides)).expand(cuda_available=False)
+
+
+def test_compile_and_tf32_flags_override_the_file():
+    data = Overrides(compile=["eager", "inductor"], tf32=[False]).onto(_sweep())
+    assert sweep_from_dict(data).compile == ("eager", "inductor")

@@ -60,6 +60,8 @@ def test_forward_record_is_ok_complete_and_round_trips():
     assert record.device_name and record.timestamp and record.duration_s > 0
     assert record.env_id == ""  # the session sets it: the environment is the worker's
     assert record.complexity == {"time": "quadratic", "memory": "quadratic"}
+    assert record.compilation is None and record.row()["compile"] == "eager" and record.row()["tf32"] is False
+    assert record.extra["precision"]["tf32_matmul"] is False and record.extra["precision"]["tf32_cudnn"] is False
     assert_round_trips(record)
 
 
@@ -172,8 +174,8 @@ def test_cuda_measurement_uses_events_and_the_allocator(mode):
     assert_round_trips(record)
 
 
-def test_the_registered_passes_run_timing_first_then_memory_with_the_flops():
-    assert [p.name for p in passes()] == ["timing", "memory"]
+def test_the_registered_passes_run_compile_then_timing_then_memory_with_the_flops():
+    assert [p.name for p in passes()] == ["compile", "timing", "memory"]
     with pytest.raises(ValueError, match="registered twice"):
         register_pass(type(passes()[0]))
 
@@ -246,10 +248,10 @@ def test_the_output_is_checked_on_the_first_call_only(monkeypatch):
     assert checks == [(2, 64, 32), (2, 64, 32)]  # once per step: the timed calls do not pay for it
 
 
-def test_passes_after_the_first_run_only_the_timing_pass():
-    assert [p.name for p in passes(0)] == ["timing", "memory"]
-    assert [p.name for p in passes(1)] == ["timing"]
-    assert [p.name for p in passes(5)] == ["timing"]
+def test_passes_after_the_first_run_only_the_compile_and_timing_passes():
+    assert [p.name for p in passes(0)] == ["compile", "timing", "memory"]
+    assert [p.name for p in passes(1)] == ["compile", "timing"]
+    assert [p.name for p in passes(5)] == ["compile", "timing"]
 
 
 def test_a_later_pass_measures_only_timing_without_the_cold_call_memory_or_flops():
