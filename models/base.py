@@ -17,6 +17,11 @@ class ModelError(ValueError):
     """A model was asked for something it cannot do; the message says what would be valid."""
 
 
+class UncountableError(ModelError):
+    """The layer cannot run under FlopCounterMode (a torch limitation); the harness then measures its
+    memory without counting and records no counted FLOPs."""
+
+
 class Attention(nn.Module):
     """Base class for attention layers: validation, shape checks and bookkeeping shared by all.
 

@@ -27,6 +27,7 @@ VARIANTS = {
     "sdpa": ({"backend": "math"},),
     "nystromformer": ({"n_landmarks": 4}, {"n_landmarks": 3, "pinv_iterations": 2}),
     "cosformer": ({"chunk_size": 4},),
+    "longformer": ({"window": 16, "n_global": 2},),
 }
 
 

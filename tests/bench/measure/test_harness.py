@@ -291,3 +291,10 @@ def test_the_worker_replies_to_a_good_layer_with_its_record():
     assert reply["type"] == "result" and reply["key"] == cfg.digest()
     record = Record.from_json(reply["record"])
     assert record.config == cfg and record.status == "ok" and record.memory is None
+
+
+def test_a_layer_that_cannot_run_under_the_flop_counter_is_measured_with_no_counted_flops():
+    record = measure(config(model="longformer", options={"impl": "flex", "window": 4}, seq_len=16, d_model=16,
+                            n_heads=2))
+    assert record.status == "ok" and record.memory.peak_bytes is not None
+    assert record.flops.counted is None and record.flops.agree is None and record.flops.analytic > 0
