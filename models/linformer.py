@@ -10,11 +10,12 @@ import math
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.base import Attention, ModelError
 from models.registry import register
-from models.softmax import attention_elementwise_flops, merge_heads, split_heads
+from models.softmax import merge_heads, split_heads
 
 
 @register
@@ -64,30 +65,39 @@ class LinformerAttention(Attention):
         self.proj_v = nn.Parameter(torch.randn(k, max_len) / math.sqrt(max_len))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend over the k projected positions; x (B, N <= max_len, d), mask (B, N) True = keep."""
+        """Attend over the k projected positions; x (B, N <= max_len, d), mask (B, N) True = keep.
+
+        The sequence projection runs first, on the input: E (x W_k^T + b_k) = (E x) W_k^T + (E 1) b_k, so
+        the key and value projections act on k rows instead of N (exact; padded rows of x are zeroed and
+        dropped from E 1 first, which is E applied to the padded-to-zero keys)."""
         self.check_input(x, mask)
         n = x.shape[1]
-        q = split_heads(self.to_q(x), self.n_heads)
-        keys = self.to_k(x)
-        values = self.to_v(x)
-        if mask is not None:
-            padded = ~mask[..., None]
-            keys = keys.masked_fill(padded, 0.0)
-            values = values.masked_fill(padded, 0.0)
-        k = split_heads(torch.matmul(self.proj_k[:, :n], keys), self.n_heads)
-        v = split_heads(torch.matmul(self.proj_v[:, :n], values), self.n_heads)
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.d_head)
-        out = merge_heads(torch.matmul(torch.softmax(scores, dim=-1), v))
+        e, f = self.proj_k[:, :n], self.proj_v[:, :n]
+        if mask is None:
+            e_sum, f_sum = e.sum(dim=1), f.sum(dim=1)
+        else:
+            x = x.masked_fill(~mask[..., None], 0.0)
+            kept = mask[:, None, :].to(e.dtype)
+            e_sum, f_sum = (e * kept).sum(dim=-1), (f * kept).sum(dim=-1)
+        keys = F.linear(torch.matmul(e, x), self.to_k.weight) + e_sum[..., None] * self.to_k.bias
+        values = F.linear(torch.matmul(f, x), self.to_v.weight) + f_sum[..., None] * self.to_v.bias
+        q = split_heads(self.to_q(x) * (1.0 / math.sqrt(self.d_head)), self.n_heads)
+        scores = torch.matmul(q, split_heads(keys, self.n_heads).transpose(-2, -1))
+        out = merge_heads(torch.matmul(torch.softmax(scores, dim=-1), split_heads(values, self.n_heads)))
         if mask is not None:
             out = out.masked_fill(~mask[..., None], 0.0)
         return self.to_out(out)
 
     def flops(self, batch: int, seq_len: int, *, elementwise: bool = False) -> int:
-        """8 B N d^2 for the projections plus 8 B N k d: E K, F V, q K'^T and the weighted sum of V'."""
-        d = self.d_model
-        total = 8 * batch * seq_len * d * d + 8 * batch * seq_len * self.k * d
+        """4 B N d^2 (to_q, to_out) + 4 B N k d (E x, F x) + 4 B k d^2 (to_k, to_v on the k projected rows)
+        + 4 B N k d (q K'^T and the weighted sum of V') = 4 B N d^2 + 8 B N k d + 4 B k d^2.
+
+        elementwise=True adds an estimate: 2 B N d bias additions of to_q and to_out, 2 B k d for the
+        projected biases, B N d for scaling q and 5 B h N k for the softmax over k keys."""
+        d, k = self.d_model, self.k
+        total = 4 * batch * seq_len * d * d + 8 * batch * seq_len * k * d + 4 * batch * k * d * d
         if elementwise:
-            total += attention_elementwise_flops(batch, seq_len, self.k, d, self.n_heads, causal=False)
+            total += 3 * batch * seq_len * d + 2 * batch * k * d + 5 * batch * self.n_heads * seq_len * k
         return total
 
     def extra_repr(self) -> str:

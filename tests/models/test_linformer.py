@@ -141,7 +141,7 @@ def test_flops_equal_counted_matmul_flops(case):
     batch, n, d, h, k, max_len = case
     model = LinformerAttention(d, h, k=k, max_len=max_len)
     x = torch.randn(batch, n, d)
-    expected = 8 * batch * n * d * d + 8 * batch * n * k * d
+    expected = 4 * batch * n * d * d + 8 * batch * n * k * d + 4 * batch * k * d * d
     assert model.flops(batch, n) == expected
     with torch.no_grad():
         assert count_flops(lambda: model(x)) == expected
@@ -151,7 +151,8 @@ def test_flops_equal_counted_matmul_flops(case):
 def test_elementwise_flops_add_bias_scaling_and_softmax_over_k_keys():
     b, n, d, h, k = 2, 10, 16, 4, 6
     model = LinformerAttention(d, h, k=k, max_len=32)
-    assert model.flops(b, n, elementwise=True) == model.flops(b, n) + 4 * b * n * d + 6 * b * h * n * k
+    extra = 2 * b * n * d + 2 * b * k * d + b * n * d + 5 * b * h * n * k
+    assert model.flops(b, n, elementwise=True) == model.flops(b, n) + extra
 
 
 def test_state_dict_layout_and_registration():
