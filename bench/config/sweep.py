@@ -2,8 +2,8 @@
 
 A sweep names models (with options), the axes seq_len, batch, d_model and n_heads, and the
 settings dtype, device, mode, causal, compile and tf32. A compile mode or tf32 value that does not apply to
-a device and dtype (CUDA graphs on the CPU, TF32 outside CUDA float32) is left out of those combinations;
-one that applies to none is an error. Kinds:
+a device and dtype (CUDA graphs on the CPU, TF32 outside CUDA float32) is left out of those combinations,
+so one preset serves both; a list of which nothing applies is an error. Kinds:
 - `scan` (the default): vary one axis at a time around a base point, since full grids explode;
 - `grid`: the full product of all axis values;
 plus `tokens` coupling (batch = tokens / seq_len, as in the paper's Figure 2) on the seq_len axis.
@@ -301,12 +301,13 @@ def positive_int(label: str, value: object) -> None:
 
 def _applicable(devices: Sequence[str], dtypes: Sequence[str], modes: Sequence[str], causal: Sequence[bool],
                 compile_modes: Sequence[str], tf32: Sequence[bool]) -> list[tuple]:
-    """The setting combinations to measure: CUDA graphs only on CUDA, TF32 only for CUDA float32; a
-    requested compile mode or tf32 value that applies to no device and dtype is a SweepError."""
-    if "inductor-cudagraphs" in compile_modes and "cuda" not in devices:
+    """The setting combinations to measure: CUDA graphs only on CUDA, TF32 only for CUDA float32 (so a
+    preset asking for them also runs on a CPU); a compile or tf32 list of which nothing applies to the
+    sweep's devices and dtypes is a SweepError."""
+    if set(compile_modes) == {"inductor-cudagraphs"} and "cuda" not in devices:
         raise SweepError(f"compile inductor-cudagraphs needs a CUDA device, and the sweep measures on "
                          f"{', '.join(devices)}; use compile eager or inductor")
-    if True in tf32 and not ("cuda" in devices and "float32" in dtypes):
+    if set(tf32) == {True} and not ("cuda" in devices and "float32" in dtypes):
         raise SweepError(f"tf32 true applies to float32 on CUDA only, and the sweep measures "
                          f"{', '.join(dtypes)} on {', '.join(devices)}; use tf32 false")
     combos = itertools.product(devices, dtypes, modes, causal, compile_modes, tf32)

@@ -213,7 +213,7 @@ def test_tf32_applies_to_cuda_float32_only_and_round_trips_through_to_dict():
     ({"tf32": [True]}, "tf32 true applies to float32 on CUDA only"),
     ({"tf32": ["on"]}, "tf32 must be a list of true/false"),
 ])
-def test_compile_and_tf32_that_apply_to_nothing_are_refused(overrides, message):
+def test_compile_and_tf32_lists_of_which_nothing_applies_are_refused(overrides, message):
     with pytest.raises(SweepError, match=message):
         sweep_from_dict(_sweep(**overrides)).expand(cuda_available=False)
 
@@ -221,3 +221,9 @@ def test_compile_and_tf32_that_apply_to_nothing_are_refused(overrides, message):
 def test_compile_and_tf32_flags_override_the_file():
     data = Overrides(compile=["eager", "inductor"], tf32=[False]).onto(_sweep())
     assert sweep_from_dict(data).compile == ("eager", "inductor")
+
+
+def test_cuda_only_settings_beside_others_are_left_out_on_the_cpu():
+    sweep = sweep_from_dict(_sweep(compile=["eager", "inductor-cudagraphs"], tf32=[False, True]))
+    configs = sweep.expand(cuda_available=False)
+    assert {(c.compile, c.tf32) for c in configs} == {("eager", False)}
