@@ -1,49 +1,63 @@
 #!/usr/bin/env bash
-# Every GPU check of the engine and sweep issues in one call, for a borrowed GPU machine:
-#   1. selfcheck --device cuda                (engine validation table)
-#   2. paper-fig2 on CUDA                      (the Figure 2 set-up, its 2 replicated passes, results only)
-#   3. a small measurement of every model      (forward and train, float32 and bfloat16, N=1024 and 4096)
-#   4. the CUDA-marked unit tests, and the pytest-benchmark benchmarks on CUDA
+# Every GPU check of this repository in one call, for a borrowed GPU machine, sized to about 8 minutes on
+# one H100/H200 (each step has its own time limit, so a slow step cannot take the others' results):
+#   1. selfcheck --device cuda                                   (engine validation table)         40 s
+#   2. paper-fig2, eager: every Figure 2 row, float32 + bfloat16, forward + train, 2 passes      170 s
+#   3. paper-fig2, compiled: inductor and inductor-cudagraphs, bfloat16 forward, 4 layers, 2 N  110 s
+#   4. paper-fig2-block, eager, bfloat16: whole-block scope                                       40 s
+#   5. causal: the decoder setting up to N = 65536, bfloat16, forward + train                     60 s
+#   6. a small measurement of every model, float32 and bfloat16, tf32 off and on                  30 s
+#   7. the CUDA-marked unit tests                                                                 60 s
 # Results land in $OUT (default ./gpu-out) as flat files; render reports afterwards, anywhere, with
 #   python run_bench.py report OUT/paper-fig2/results.jsonl
-# Each step has its own time limit so a slow step cannot take the others' results with it.
 # A copy of the tree without .git records its commit from ATTNBENCH_GIT_COMMIT: call it as
 #   ATTNBENCH_GIT_COMMIT=$(git rev-parse HEAD) bash scripts/gpu_checks.sh   (the hash taken where git is)
+# GPU_CHECK_SCALE=smoke runs every step at tiny sizes on the CPU, to test this script itself.
 set -u
 OUT=${OUT:-gpu-out}
 PY=${PYTHON:-python3}
-SCALE=${GPU_CHECK_SCALE:-full}   # "smoke" runs tiny sizes on the CPU to test this script itself
+SCALE=${GPU_CHECK_SCALE:-full}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 log() { echo "== $(date +%H:%M:%S) $*" | tee -a "$OUT/log.txt"; }
 
+COMPILED_MODELS="fastformer,sdpa,linear,longformer[window=16]"
 if [ "$SCALE" = smoke ]; then
-  DEV=cpu; FIG2=(--device cpu --seq-len 128,256,512 --tokens 1024 --d-model 32 --heads 4 --budget-s 0.02 --min-repeats 2)
-  SMALL=(--seq-len 64,128 --d-model 32 --heads 4); LIMITS=(60 120 60 60)
+  DEV=cpu
+  SIZE=(--device cpu --tokens 256 --d-model 32 --heads 4 --budget-s 0.01 --min-repeats 2 --warmup 1 --passes 1)
+  FIG2=(--seq-len 64,128 --compile eager); COMPILED=(--seq-len 64 --compile inductor --models linear); CAUSAL=(--seq-len 64,128)
+  SMALL=(--seq-len 64 --d-model 32 --heads 4 --tf32 off); LIMITS=(60 200 150 100 100 100 0)
 else
-  DEV=cuda; FIG2=(--budget-s 0.15); SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16); LIMITS=(45 330 60 120)  # 555 s in all: one device call runs 600 s at most
+  DEV=cuda
+  SIZE=(--budget-s 0.05 --min-repeats 5)
+  FIG2=(--compile eager); COMPILED=(--compile inductor,inductor-cudagraphs --seq-len 4096,65536 --passes 1
+                                    --models "$COMPILED_MODELS")
+  CAUSAL=(--passes 1)
+  SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16 --tf32 off,on); LIMITS=(40 170 110 40 60 30 60)
 fi
+run() {  # run NAME LIMIT ARGS...: one run_bench.py run, results only, its output kept
+  local name=$1 limit=$2; shift 2
+  log "$name"
+  timeout "$limit" $PY run_bench.py run "$@" --out "$OUT/$name" --no-report >"$OUT/$name.txt" 2>&1
+  echo "exit $?" >>"$OUT/$name.txt"; tail -n 12 "$OUT/$name.txt"
+}
 
 log "commit ${ATTNBENCH_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
 log "nvidia-smi"; nvidia-smi >>"$OUT/log.txt" 2>&1 || echo "no nvidia-smi" >>"$OUT/log.txt"
 log "selfcheck --device $DEV"
 timeout "${LIMITS[0]}" $PY run_bench.py selfcheck --device "$DEV" 2>&1 | tee "$OUT/selfcheck-$DEV.txt"
-log "paper-fig2"
-timeout "${LIMITS[1]}" $PY run_bench.py run paper-fig2 "${FIG2[@]}" --out "$OUT/paper-fig2" --no-report \
-  >"$OUT/paper-fig2.txt" 2>&1; tail -n 20 "$OUT/paper-fig2.txt"
-log "every model, small"
+run paper-fig2 "${LIMITS[1]}" paper-fig2 "${SIZE[@]}" "${FIG2[@]}"
+run paper-fig2-compiled "${LIMITS[2]}" paper-fig2 "${SIZE[@]}" --dtype bfloat16 --mode forward "${COMPILED[@]}"
+run paper-fig2-block "${LIMITS[3]}" paper-fig2-block "${SIZE[@]}" "${FIG2[@]}" --dtype bfloat16 --passes 1
+run causal "${LIMITS[4]}" causal "${SIZE[@]}" --dtype bfloat16 "${CAUSAL[@]}"
 # Every registered layer (a new model file is included without editing this script), plus the official
 # Fastformer scorer; layers with a fixed maximum length get one that covers the sizes.
 MODELS=$($PY -c "import models; print(','.join([n + ('[max_len=4096]' if 'max_len' in models.describe(n).options else '') for n in models.available()] + ['fastformer[scorer=official]']))")
-timeout "${LIMITS[2]}" $PY run_bench.py run --models "$MODELS" \
-  "${SMALL[@]}" --kind grid --batch 4 --device "$DEV" --dtype float32,bfloat16 --mode forward,train \
-  --budget-s 0.1 --min-repeats 5 --out "$OUT/models" --no-report >"$OUT/models.txt" 2>&1; tail -n 32 "$OUT/models.txt"
+run models "${LIMITS[5]}" --models "$MODELS" "${SMALL[@]}" --kind grid --batch 4 --device "$DEV" \
+  --dtype float32,bfloat16 --mode forward,train --budget-s 0.05 --min-repeats 5
 if [ "$SCALE" != smoke ]; then
   log "CUDA unit tests"
-  timeout "${LIMITS[3]}" $PY -m pytest -m cuda -q -p no:cacheprovider -W ignore::UserWarning tests \
+  timeout "${LIMITS[6]}" $PY -m pytest -m cuda -q -p no:cacheprovider -W ignore::UserWarning tests \
     >"$OUT/cuda-tests.txt" 2>&1; tail -n 15 "$OUT/cuda-tests.txt"
-  log "pytest-benchmark on CUDA"
-  ATTNBENCH_DEVICE=cuda timeout 60 $PY -m pytest tests/benchmarks --benchmark-only --benchmark-max-time=0.05 \
-    -k N1024 -q -p no:cacheprovider >"$OUT/cuda-benchmarks.txt" 2>&1; tail -n 5 "$OUT/cuda-benchmarks.txt"
 fi
 log "done"

@@ -33,7 +33,7 @@ from bench.analysis.published import (
 )
 from bench.analysis.replicates import combined
 from bench.analysis.scaling import scaling_table
-from bench.results.identity import HARDWARE_FIELD, SHAPE_FIELDS
+from bench.results.identity import HARDWARE_FIELD, SHAPE_FIELDS, compile_mode, flag
 
 CONFIDENCE = 0.95
 RATIO_RULE = (
@@ -53,8 +53,10 @@ RATIO_RULE = (
     "that configuration (Y's analytic FLOPs over X's). Complexity claims use the scaling verdict of the "
     "variant's longest time-vs-seq_len series (forward preferred)."
 )
-PAIR_KEYS = ("dtype", "device", HARDWARE_FIELD, *SHAPE_FIELDS)
-CLAIM_SETTING = ("device", HARDWARE_FIELD, "dtype")
+PAIR_KEYS = ("dtype", "device", HARDWARE_FIELD, "compile", "tf32", *SHAPE_FIELDS)
+# A claim is judged separately in each of these: eager and compiled runs, or float32 with and without TF32,
+# are different measurements of the same layers.
+CLAIM_SETTING = ("device", HARDWARE_FIELD, "dtype", "compile", "tf32")
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,12 @@ def _check(spec: RatioClaim, where: str, ahead: str, a: pd.DataFrame, b: pd.Data
                       ", ".join(bounds) or "-")
 
 
+def _where(device: str, hardware: str, dtype: str, compile_mode: str, tf32: bool) -> str:
+    """A claim setting for people, e.g. `cuda (NVIDIA H200), bfloat16, inductor`."""
+    execution = "" if compile_mode == "eager" else f", {compile_mode}"
+    return f"{device} ({hardware or 'unknown device'}), {dtype}{'+tf32' if flag(tf32) else ''}{execution}"
+
+
 def _evaluate(ok: pd.DataFrame, spec: RatioClaim) -> list[ClaimCheck]:
     published = _published_text(spec)
     ahead_rows, behind_rows = _candidates(ok, spec)
@@ -231,7 +239,7 @@ def _evaluate(ok: pd.DataFrame, spec: RatioClaim) -> list[ClaimCheck]:
         b_all = behind_rows[(behind_rows[list(CLAIM_SETTING)] == pd.Series(key, index=list(CLAIM_SETTING))).all(axis=1)]
         if b_all.empty:
             continue
-        where = f"{key[0]} ({key[1] or 'unknown device'}), {key[2]}"
+        where = _where(*key)
         a, b = _matching(a_all, spec.source), _matching(b_all, spec.source)
         bound = [rows[rows["overhead_bound"] == True] for rows in (a, b)]  # noqa: E712
         a, b = (rows[rows["overhead_bound"] != True] for rows in (a, b))  # noqa: E712
@@ -260,7 +268,7 @@ def _figure2_claims(linear_layers: tuple[str, ...]) -> list[RatioClaim]:
     for mode, table in FIGURE2.items():
         word = "inference" if mode == "forward" else "training"
         fast = dict(zip(SEQ_LENS, table["Fastformer"], strict=True))
-        for paper_model in ("Transformer", "Linformer", "Linear Transformer"):
+        for paper_model in ("Transformer", *PAPER_LINEAR_METHODS):
             other = dict(zip(SEQ_LENS, table[paper_model], strict=True))
             published = {n: other[n] / fast[n] for n in SEQ_LENS if other[n] is not None}
             for ours in PAPER_TO_OURS[paper_model]:
@@ -275,8 +283,8 @@ def _figure2_claims(linear_layers: tuple[str, ...]) -> list[RatioClaim]:
         specs.append(RatioClaim(
             f"Fastformer is 2-3x faster than the fastest other linear method ({word})", FIGURE2_SOURCE, mode,
             fastest, ("fastformer",), linear_layers or ("linear",),
-            note="the paper's fastest is Longformer, which this harness lacks; ours is the fastest of the "
-                 "measured layers that declare linear time"))
+            note="the paper's fastest is Longformer; ours is, at each length, the fastest of every measured layer "
+                 "that declares linear time, at the source's hyper-parameters"))
     return specs
 
 
@@ -354,6 +362,8 @@ def check_claims(df: pd.DataFrame, scaling: pd.DataFrame | None = None) -> list[
         scaling = scaling_table(configs, "seq_len")
     ok = configs[(configs["status"] == "ok") & (configs["causal"].astype(str) != "True")].copy()
     ok[HARDWARE_FIELD] = ok[HARDWARE_FIELD].astype(object).where(ok[HARDWARE_FIELD].notna(), "")
+    ok["compile"] = ok["compile"].map(compile_mode) if "compile" in ok.columns else "eager"
+    ok["tf32"] = ok["tf32"].map(flag) if "tf32" in ok.columns else False
     for name in ("median_s", "peak_bytes"):
         ok[name] = pd.to_numeric(ok[name])
     memory_ok = ok.assign(overhead_bound=False)  # a fixed time cost says nothing about memory

@@ -27,11 +27,25 @@ def test_every_preset_is_valid(name):
     assert configs
 
 
-def test_paper_fig2_preset_matches_the_paper_setup():
-    configs = load_sweep("paper-fig2").expand(cuda_available=True)
+@pytest.mark.parametrize(("preset", "scope"), [("paper-fig2", "attention"), ("paper-fig2-block", "block")])
+def test_paper_fig2_presets_match_the_paper_setup_with_its_whole_row_set(preset, scope):
+    configs = load_sweep(preset).expand(cuda_available=True)
     assert {c.seq_len for c in configs} == {2**k for k in range(7, 17)}
     assert all(c.batch * c.seq_len == 65536 and c.d_model == 256 and c.n_heads == 16 for c in configs)
-    assert {c.mode for c in configs} == {"forward", "train"}
+    assert {c.mode for c in configs} == {"forward", "train"} and {c.scope for c in configs} == {scope}
+    assert {c.dtype for c in configs} == {"float32", "bfloat16"}
+    assert {c.compile for c in configs} == {"eager", "inductor", "inductor-cudagraphs"}
+    assert {c.variant for c in configs} >= {
+        "softmax", "sdpa", "longformer[window=16]", "linformer[k=16,max_len=65536]", "linear", "fastformer",
+        "fastformer[share_qv=False]"}
+    on_cpu = load_sweep(preset).expand(cuda_available=False)
+    assert {c.compile for c in on_cpu} == {"eager", "inductor"}
+
+
+def test_the_causal_preset_is_the_decoder_setting_up_to_64k():
+    configs = load_sweep("causal").expand(cuda_available=True)
+    assert all(c.causal for c in configs) and max(c.seq_len for c in configs) == 65536
+    assert {c.model for c in configs} == {"fastformer", "linear", "sdpa", "longformer"}
 
 
 def test_a_sweep_reads_back_from_its_own_mapping_unchanged():
