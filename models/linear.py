@@ -30,14 +30,49 @@ def safe_eps(eps: float, dtype: torch.dtype) -> float:
     return max(eps, torch.finfo(dtype).tiny)
 
 
+SPLIT_TOKENS = 1024
+
+
+def key_value_summary(phi_k: torch.Tensor, v: torch.Tensor, *, split_tokens: int = SPLIT_TOKENS) -> torch.Tensor:
+    """sum_j phi_k_j v_j^T, (B, h, N, m) and (B, h, N, e) -> (B, h, m, e), as split-K products.
+
+    A single (m x e) GEMM with K = N has almost no parallel work at batch 1 and long N (on an H200 its
+    time at a fixed token count doubled from N = 4096 to 65,536). So when N >= 2 L (L = split_tokens,
+    default SPLIT_TOKENS = 1024), each head's first S L tokens (S = N // L) are cut into S chunks whose
+    partial (m x e) states are one batched product of B S GEMMs with K = L, summed over the chunks; the
+    last N mod L tokens of all heads are one more product. That gives a GPU B S tiles per product
+    (S = 64 at N = 65,536) instead of one tile per head. Heads are looped over because for a tensor in
+    the `split_heads` layout (v always, phi_k here) one head's chunks are a single strided batch, with
+    no copy, while the chunks of all heads are not (a copy costs a CPU more than the product itself;
+    measured no slower on one CPU thread at N = 4096 and 65,536). Matmul FLOPs stay exactly
+    2 B h N m e, as for one product; the sum over chunks is element-wise work.
+    """
+    b, h, n, m = phi_k.shape
+    e = v.shape[-1]
+    s = n // split_tokens
+    if s < 2:
+        return phi_k.transpose(-2, -1) @ v
+    split = s * split_tokens
+    heads = []
+    for j in range(h):
+        k_chunks = phi_k[:, j, :split].reshape(b * s, split_tokens, m)
+        v_chunks = v[:, j, :split].reshape(b * s, split_tokens, e)
+        heads.append((k_chunks.transpose(-2, -1) @ v_chunks).view(b, s, m, e).sum(dim=1))
+    kv = torch.stack(heads, dim=1)
+    if split < n:
+        kv = kv + phi_k[:, :, split:].transpose(-2, -1) @ v[:, :, split:]
+    return kv
+
+
 def linear_attention(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *,
                      eps: float) -> torch.Tensor:
     """Non-causal: out_i = phi_q_i^T (sum_j phi_k_j v_j^T) / (phi_q_i^T sum_j phi_k_j + eps).
 
     phi_q, phi_k: (B, h, N, m) non-negative features (zero rows for padded keys); v: (B, h, N, e).
-    Matmuls: the (m, e) summary, its product with the queries and the normaliser, 2 B h N m (2e + 1).
+    Matmuls: the (m, e) summary (split-K, see `key_value_summary`), its product with the queries and the
+    normaliser, 2 B h N m (2e + 1).
     """
-    kv = phi_k.transpose(-2, -1) @ v
+    kv = key_value_summary(phi_k, v)
     num = phi_q @ kv
     den = phi_q @ phi_k.sum(dim=2).unsqueeze(-1)
     return num / (den + safe_eps(eps, den.dtype))
@@ -122,7 +157,8 @@ class LinearAttention(Attention):
 
     out_i = phi(q_i)^T S / (phi(q_i)^T z + eps), S = sum_j phi(k_j) v_j^T, z = sum_j phi(k_j), with
     j <= i when causal. The causal form is chunked (see `causal_linear_attention`): memory
-    O(B h (N C + (N / C) d_h^2)), never B h N d_h^2.
+    O(B h (N C + (N / C) d_h^2)), never B h N d_h^2. Non-causal, S is a split-K product over chunks of
+    SPLIT_TOKENS tokens (see `key_value_summary`), so batch 1 at long N still has parallel work.
 
     eps = 1e-6 (the paper's code), raised to the dtype's smallest normal number so it cannot round to
     zero in float16; it only matters when no key is kept (0 / eps = 0), since the elu+1 normaliser is at

@@ -1,5 +1,9 @@
 """Textbook multi-head softmax attention that materialises the N x N scores: the paper's "Transformer".
 
+Written as a fair baseline: q is scaled before q k^T (no extra pass over the N x N scores), masks are
+applied in place, and in inference the softmax overwrites the scores, so one N x N tensor per batch and
+head is alive at a time (in training autograd keeps the probabilities for backward, as it must).
+
 Also home of the head split/merge helpers that the other q/k/v/out layers share.
 """
 
@@ -30,12 +34,12 @@ def attention_elementwise_flops(batch: int, seq_len: int, keys: int, d_model: in
                                 causal: bool) -> int:
     """Element-wise estimate for one q/k/v/out attention layer with `keys` keys per query.
 
-    Terms: 4 B N d bias additions of the four projections, B h N keys for the score scaling,
+    Terms: 4 B N d bias additions of the four projections, B N d for scaling q by 1 / sqrt(d_h),
     5 B h N keys for the softmax (max, subtract, exp, sum, divide) and, when causal, B h N keys
     for the causal mask. A padding mask would add about B h N keys more; it is not included.
     """
     scores = batch * n_heads * seq_len * keys
-    return 4 * batch * seq_len * d_model + scores + 5 * scores + (scores if causal else 0)
+    return 5 * batch * seq_len * d_model + 5 * scores + (scores if causal else 0)
 
 
 @register
@@ -63,22 +67,30 @@ class SoftmaxAttention(Attention):
         self.add_projections()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend over all kept (and, if causal, non-future) tokens; x (B, N, d), mask (B, N) True = keep."""
+        """Attend over all kept (and, if causal, non-future) tokens; x (B, N, d), mask (B, N) True = keep.
+
+        Peak memory: the (B, h, N, N) scores plus, only while autograd records (training), the
+        probabilities it saves for backward; in inference softmax runs in place on the scores.
+        """
         self.check_input(x, mask)
         n = x.shape[1]
-        q = split_heads(self.to_q(x), self.n_heads)
+        q = split_heads(self.to_q(x), self.n_heads) * (1.0 / math.sqrt(self.d_head))
         k = split_heads(self.to_k(x), self.n_heads)
         v = split_heads(self.to_v(x), self.n_heads)
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.d_head)
-        excluded = None
+        scores = torch.matmul(q, k.transpose(-2, -1))
         if mask is not None:
-            excluded = ~mask[:, None, None, :]
+            scores.masked_fill_(~mask[:, None, None, :], masked_fill_value(scores.dtype))
         if self.causal:
             future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
-            excluded = future if excluded is None else excluded | future
-        if excluded is not None:
-            scores = scores.masked_fill(excluded, masked_fill_value(scores.dtype))
-        out = merge_heads(torch.matmul(torch.softmax(scores, dim=-1), v))
+            scores.masked_fill_(future, masked_fill_value(scores.dtype))
+        # The masks above are in place (q k^T is not saved for backward); softmax's backward needs its
+        # output, so only without autograd may it overwrite the scores; with it, the scores die here.
+        if scores.requires_grad:
+            probs = torch.softmax(scores, dim=-1)
+        else:
+            probs = torch.softmax(scores, dim=-1, out=scores)
+        del scores
+        out = merge_heads(torch.matmul(probs, v))
         if mask is not None:
             out = out.masked_fill(~mask[..., None], 0.0)
         return self.to_out(out)

@@ -12,10 +12,12 @@ import math
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
+from models.linear import SPLIT_TOKENS
 from tests.models.reference import output_projection, projections, random_input, random_mask
 
 EPS = 1e-6
@@ -160,6 +162,34 @@ def test_the_re_weighting_depends_on_positions() -> None:
     with torch.no_grad():
         out, out_perm = model(x), model(x[:, perm])
     assert (out_perm - out[:, perm]).abs().max() > 1e-3, "cos(pi (i - j) / 2M) should break permutation symmetry"
+
+
+# --- long-K products are split -----------------------------------------------------------------------------
+
+class _LongestContraction(TorchDispatchMode):
+    """Records the largest contraction length K of any mm / bmm an aten op runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.longest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in (torch.ops.aten.mm.default, torch.ops.aten.bmm.default):
+            self.longest = max(self.longest, args[0].shape[-1])
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("b", [1, 2])
+def test_long_inputs_split_k_and_keep_outputs_and_flops_exact(b: int) -> None:
+    n, d, h = 2 * SPLIT_TOKENS + 5, 8, 2   # two full chunks of the key-value summary and a tail
+    model = _build(d, h)
+    x, mask = random_input(b, n, d), random_mask(b, n)
+    with torch.no_grad(), _LongestContraction() as probe:
+        out = model(x, mask=mask)
+    assert probe.longest == SPLIT_TOKENS
+    assert _rel_err(out[mask], _reference(model, x, mask, causal=False)[mask]) < 1e-10
+    model32, x32 = copy.deepcopy(model).float(), x.float()
+    assert count_flops(lambda: model32(x32)) == model32.flops(b, n)
 
 
 # --- FLOPs -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
+from models.linear import SPLIT_TOKENS, key_value_summary
 from tests.models.reference import output_projection, projections, random_input, random_mask
 
 EPS = 1e-6
@@ -215,6 +216,54 @@ def test_causal_form_never_builds_per_position_states() -> None:
     per_position_states = b * h * n * (d // h) ** 2   # 33.5 M elements
     assert probe.largest <= b * n * d, f"largest intermediate {probe.largest} exceeds B N d = {b * n * d}"
     assert probe.largest * 64 <= per_position_states
+
+
+# --- long-K products are split -----------------------------------------------------------------------------
+
+class _LongestContraction(TorchDispatchMode):
+    """Records the largest contraction length K of any mm / bmm an aten op runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.longest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in (torch.ops.aten.mm.default, torch.ops.aten.bmm.default):
+            self.longest = max(self.longest, args[0].shape[-1])
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("b", [1, 3])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 16, 23])
+def test_key_value_summary_and_its_gradients_equal_the_float64_sum_over_all_tokens(b: int, n: int) -> None:
+    h, m, e = 2, 3, 5
+    gen = torch.Generator().manual_seed(n)
+    phi_k = torch.rand(b, n, h, m, generator=gen, dtype=torch.float64).transpose(1, 2)  # split_heads layout
+    v = torch.randn(b, h, n, e, generator=gen, dtype=torch.float64)
+    phi_k.requires_grad_()
+    v.requires_grad_()
+    weights = torch.randn(b, h, m, e, generator=gen, dtype=torch.float64)
+    ref = torch.einsum("bhnm,bhne->bhme", phi_k, v)
+    ref_grads = torch.autograd.grad((ref * weights).sum(), (phi_k, v))
+    with _LongestContraction() as probe:
+        kv = key_value_summary(phi_k, v, split_tokens=4)
+    assert probe.longest <= (4 if n >= 8 else n)
+    assert torch.allclose(kv, ref, rtol=1e-12, atol=1e-12)
+    for grad, ref_grad in zip(torch.autograd.grad((kv * weights).sum(), (phi_k, v)), ref_grads, strict=True):
+        assert torch.allclose(grad, ref_grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("b", [1, 2])
+def test_long_inputs_split_k_and_keep_outputs_and_flops_exact(b: int) -> None:
+    n, d, h = 2 * SPLIT_TOKENS + 5, 8, 2   # two full chunks and a tail
+    model = _build(d, h)
+    x, mask = random_input(b, n, d), random_mask(b, n)
+    with torch.no_grad(), _LongestContraction() as probe:
+        out = model(x, mask=mask)
+    assert probe.longest == SPLIT_TOKENS
+    assert _rel_err(out[mask], _reference(model, x, mask, causal=False)[mask]) < 1e-10
+    model32, x32 = copy.deepcopy(model).float(), x.float()
+    assert count_flops(lambda: model32(x32)) == model32.flops(b, n)
 
 
 # --- gradients, precision, options --------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.measure.flops import count_flops
 from models import build, describe
@@ -105,13 +108,80 @@ def test_flops_equal_counted_matmul_flops(shape, causal):
         assert count_flops(lambda: model(x, padding_mask(batch, n, seed=0))) == expected
 
 
-def test_elementwise_flops_add_bias_scaling_softmax_and_causal_mask_terms():
+def test_elementwise_flops_add_bias_q_scaling_softmax_and_causal_mask_terms():
     b, n, d, h = 2, 10, 16, 4
     scores = b * h * n * n
     assert SoftmaxAttention(d, h).flops(b, n, elementwise=True) == (
-        SoftmaxAttention(d, h).flops(b, n) + 4 * b * n * d + 6 * scores)
+        SoftmaxAttention(d, h).flops(b, n) + 5 * b * n * d + 5 * scores)
     causal = SoftmaxAttention(d, h, causal=True)
-    assert causal.flops(b, n, elementwise=True) == causal.flops(b, n) + 4 * b * n * d + 7 * scores
+    assert causal.flops(b, n, elementwise=True) == causal.flops(b, n) + 5 * b * n * d + 6 * scores
+
+
+# --- one pass and one live tensor per N x N score matrix ---------------------------------------------------
+
+class _ScoreTensors(TorchDispatchMode):
+    """Records the ops that write a tensor of at least `size` elements, and the largest number of such
+    tensors (counted by storage, so views of one count once) alive at the same time."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.writers: list[str] = []
+        self.alive: dict[int, list[weakref.ref]] = {}
+        self.peak_alive = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor) and out.numel() >= self.size:
+            if not func.is_view and func is not torch.ops.aten._unsafe_view.default:
+                self.writers.append(func.overloadpacket.__name__)
+            self.alive.setdefault(out.untyped_storage().data_ptr(), []).append(weakref.ref(out))
+        live = sum(any(ref() is not None for ref in refs) for refs in self.alive.values())
+        self.peak_alive = max(self.peak_alive, live)
+        return out
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_scores_get_one_pass_per_step_and_no_scaling_pass(masked, causal):
+    batch, n, d, h = 2, 33, 8, 2
+    model = SoftmaxAttention(d, h, causal=causal)
+    x = torch.randn(batch, n, d)
+    mask = padding_mask(batch, n, seed=8) if masked else None
+    with torch.no_grad(), _ScoreTensors(batch * h * n * n) as probe:
+        model(x, mask)
+    assert probe.writers == ["bmm"] + ["masked_fill_"] * (masked + causal) + ["softmax"]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_inference_keeps_a_single_n_by_n_tensor_alive(causal):
+    batch, n, d, h = 2, 96, 8, 2
+    model = SoftmaxAttention(d, h, causal=causal)
+    x = torch.randn(batch, n, d)
+    with torch.no_grad(), _ScoreTensors(batch * h * n * n) as probe:
+        model(x, padding_mask(batch, n, seed=9))
+    assert probe.peak_alive == 1
+
+
+def test_training_saves_only_the_probabilities_and_matches_inference_exactly():
+    batch, n, d, h = 2, 40, 8, 2
+    torch.manual_seed(7)
+    model = SoftmaxAttention(d, h, causal=True)
+    x, mask = torch.randn(batch, n, d), padding_mask(batch, n, seed=10)
+    saved_scores = []
+
+    def pack(t):
+        if t.numel() >= batch * h * n * n and t.is_floating_point():
+            saved_scores.append(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x, mask)
+    assert out.requires_grad and len(set(saved_scores)) == 1
+    with torch.no_grad():
+        assert torch.equal(out, model(x, mask))
+    out.square().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
 def test_state_dict_has_four_biased_d_by_d_projections():
