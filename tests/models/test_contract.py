@@ -28,6 +28,7 @@ VARIANTS = {
     "nystromformer": ({"n_landmarks": 4}, {"n_landmarks": 3, "pinv_iterations": 2}),
     "cosformer": ({"chunk_size": 4},),
     "longformer": ({"window": 16, "n_global": 2},),
+    "bigbird": ({"block": 4, "n_random": 1, "n_global": 1},),
 }
 
 
