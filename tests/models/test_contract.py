@@ -29,6 +29,7 @@ VARIANTS = {
     "cosformer": ({"chunk_size": 4},),
     "longformer": ({"window": 16, "n_global": 2},),
     "bigbird": ({"block": 4, "n_random": 1, "n_global": 1},),
+    "poolingformer": ({"window": 2, "pool_window": 6, "pool_size": 3, "stride": 2},),
 }
 
 
