@@ -93,6 +93,13 @@ def test_a_configuration_matches_only_with_the_sources_tokens_width_heads_scope_
     assert rows[(256, "block")] == ["tokens=32768 (source: 65536)", "scope block (source: attention)"]
 
 
+def test_the_local_window_rows_match_figure2_only_at_the_tasks_window_16():
+    configs = config_table(frame(at_fig2("bigbird", 1e-3, options={"block": 16}) + at_fig2("bigbird", 1e-3)
+                                 + at_fig2("poolingformer", 1e-3, options={"window": 16})))
+    found = sorted(tuple(mismatches(r, FIGURE2_SOURCE)) for _, r in configs.iterrows())
+    assert found == [(), (), ("bigbird block=default (source: 16)",)]
+
+
 def test_the_flop_bound_is_the_ratio_of_analytic_flops():
     df = frame(at_fig2("fastformer", 1e-3, flops=6 * 10**9) + at_fig2("softmax", 5e-3, flops=10 * 10**9))
     check = _find(check_claims(df), INFERENCE_VS_TRANSFORMER, note_part="vs softmax")[0]

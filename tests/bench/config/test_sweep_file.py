@@ -37,7 +37,7 @@ def test_paper_fig2_presets_match_the_paper_setup_with_its_whole_row_set(preset,
     assert {c.compile for c in configs} == {"eager", "inductor", "inductor-cudagraphs"}
     assert {c.variant for c in configs} >= {
         "softmax", "sdpa", "longformer[window=16]", "linformer[k=16,max_len=65536]", "linear", "fastformer",
-        "fastformer[share_qv=False]"}
+        "fastformer[share_qv=False]", "bigbird[block=16]", "poolingformer[window=16]"}
     on_cpu = load_sweep(preset).expand(cuda_available=False)
     assert {c.compile for c in on_cpu} == {"eager", "inductor"}
 
