@@ -2,13 +2,14 @@
 # Every GPU check of this repository in one call, for a borrowed GPU machine, sized to about 8 minutes on
 # one H100/H200 (each step has its own time limit, so a slow step cannot take the others' results):
 #   1. selfcheck --device cuda                                   (engine validation table)         40 s
-#   2. paper-fig2, eager: every Figure 2 row, float32 + bfloat16, forward + train, 2 passes      170 s
-#   3. paper-fig2, compiled: inductor and inductor-cudagraphs, bfloat16 forward, 4 layers, 2 N  110 s
+#   2. paper-fig2, eager: every Figure 2 row, float32 + bfloat16, forward + train, 2 passes      140 s
+#   3. paper-fig2, compiled: inductor and inductor-cudagraphs, bfloat16 forward, 4 layers, 2 N   90 s
 #   4. paper-fig2-block, eager, bfloat16: whole-block scope                                       40 s
 #   5. causal: the decoder setting up to N = 65536, bfloat16, forward + train                     60 s
 #   6. a small measurement of every model, float32 and bfloat16, tf32 off and on                  30 s
 #   7. the CUDA-marked unit tests                                                                 60 s
-# Results land in $OUT (default ./gpu-out) as flat files; render reports afterwards, anywhere, with
+#   8. report.md and plots of every run above, in its folder                                    ~25 s
+# Results and reports land in $OUT (default ./gpu-out), one folder per step; re-render one anywhere with
 #   python run_bench.py report OUT/paper-fig2/results.jsonl
 # A copy of the tree without .git records its commit from ATTNBENCH_GIT_COMMIT: call it as
 #   ATTNBENCH_GIT_COMMIT=$(git rev-parse HEAD) bash scripts/gpu_checks.sh   (the hash taken where git is)
@@ -33,7 +34,7 @@ else
   FIG2=(--compile eager); COMPILED=(--compile inductor,inductor-cudagraphs --seq-len 4096,65536 --passes 1
                                     --models "$COMPILED_MODELS")
   CAUSAL=(--passes 1)
-  SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16 --tf32 off,on); LIMITS=(40 170 110 40 60 30 60)
+  SMALL=(--seq-len 1024,4096 --d-model 256 --heads 16 --tf32 off,on); LIMITS=(40 140 90 40 60 30 60)
 fi
 run() {  # run NAME LIMIT ARGS...: one run_bench.py run, results only, its output kept
   local name=$1 limit=$2; shift 2
@@ -60,4 +61,9 @@ if [ "$SCALE" != smoke ]; then
   timeout "${LIMITS[6]}" $PY -m pytest -m cuda -q -p no:cacheprovider -W ignore::UserWarning tests \
     >"$OUT/cuda-tests.txt" 2>&1; tail -n 15 "$OUT/cuda-tests.txt"
 fi
+for dir in "$OUT"/*/; do  # reports last, so a slow plot never costs a measurement
+  [ -f "$dir/results.jsonl" ] || continue
+  log "report $dir"
+  timeout 30 $PY run_bench.py report "$dir/results.jsonl" >>"$OUT/log.txt" 2>&1 || echo "report failed: $dir" | tee -a "$OUT/log.txt"
+done
 log "done"
