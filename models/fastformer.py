@@ -145,6 +145,12 @@ class Fastformer(Attention):
     Precision: matmuls run in the input dtype; scores are upcast to float32 for softmax / log-sum-exp when
     the input is bfloat16 or float16, and the pooling weights (causal: pooled vectors) are cast back.
 
+    Non-causal computation, the same equations and matmul FLOPs with fewer passes over memory: q, k, v
+    are projected transposed (batch, d, seq), so each head is a contiguous slab the pooling matmuls read
+    in place; p_i is never formed (see `_pool`); and at N >= d the gate g_k and, with query-value
+    sharing, the residual are folded into W_r (W_r diag(g_k) + I, d^2 work per batch element), so the
+    output is one GEMM.
+
     causal=True is an ADAPTATION (prefix pooling), not the paper's: see `_chunk_scan`. It keeps O(N)
     time and memory (per-position d-vectors and CHUNK x CHUNK blocks, never N x N or per-position d x d
     tensors).
@@ -202,48 +208,91 @@ class Fastformer(Attention):
         else:
             layer = self.score_q if which == "q" else self.score_k
             raw = layer(self._merge(heads)).transpose(1, 2)
+        return self._scaled(raw)
+
+    def _scaled(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw scores in the softmax dtype, times 1 / sqrt(d_h)."""
         return raw.to(_softmax_dtype(raw.dtype)) * self.scale
 
-    def _project(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        """Validate, then return q (batch, seq, d) and the per-head q, k, v (batch, heads, seq, d_head)."""
+    def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> None:
+        """Raise ModelError unless x and mask fit the layer, its dtype included (autocast aside)."""
         self.check_input(x, mask)
         weight_dtype = self.to_q.weight.dtype
         if x.dtype != weight_dtype and not torch.is_autocast_enabled(x.device.type):
             raise ModelError(f"{self.name}: input dtype {x.dtype} does not match the layer's parameters "
                              f"({weight_dtype}); convert one of them, e.g. model.to({x.dtype})")
-        q = self.to_q(x)
-        qh, kh = self._split(q), self._split(self.to_k(x))
-        vh = qh if self.to_v is None else self._split(self.to_v(x))
-        return q, qh, kh, vh
 
-    def _pool(self, qh: torch.Tensor, kh: torch.Tensor, mask: torch.Tensor | None) -> Pooling:
-        """Non-causal query and key pooling (the paper's steps 2-4)."""
-        alpha = _pool_weights(self._scores(qh, "q"), mask).to(qh.dtype)
-        g_q = torch.matmul(alpha.unsqueeze(-2), qh)
-        p = g_q * kh
-        beta = _pool_weights(self._scores(p, "k"), mask).to(p.dtype)
-        g_k = torch.matmul(beta.unsqueeze(-2), p)
-        return Pooling(alpha, g_q.squeeze(-2), beta, g_k.squeeze(-2))
+    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """q, k, v (batch, seq, d_model), token-major; v is q itself with query-value sharing."""
+        q, k = self.to_q(x), self.to_k(x)
+        return q, k, q if self.to_v is None else self.to_v(x)
+
+    def _project_t(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """q, k, v transposed, (batch, d_model, seq): W x^T + b. In this layout every head is a contiguous
+        (d_h, seq) slab, so the pooling matmuls read q and k in place (a head-major copy of a token-major
+        tensor costs about two GEMMs' worth of time on one CPU thread)."""
+        xt = x.transpose(1, 2)
+
+        def project(layer: nn.Linear) -> torch.Tensor:
+            return torch.baddbmm(layer.bias[:, None], layer.weight.expand(x.shape[0], -1, -1), xt)
+
+        qt, kt = project(self.to_q), project(self.to_k)
+        return qt, kt, qt if self.to_v is None else project(self.to_v)
+
+    def _pool(self, qt: torch.Tensor, kt: torch.Tensor, mask: torch.Tensor | None) -> Pooling:
+        """Non-causal query and key pooling (the paper's steps 2-4) from transposed q, k (batch, d, seq),
+        without materialising p_i = g_q * k_i: since w_k . p_i = (w_k * g_q) . k_i and
+        sum_i beta_i p_i = g_q * sum_i beta_i k_i, key pooling is one query (w_k * g_q) over the keys."""
+        b, _, n = qt.shape
+        qh, kh = qt.view(b, self.n_heads, self.d_head, n), kt.view(b, self.n_heads, self.d_head, n)
+        if self.scorer == "paper":
+            raw_q = torch.matmul(self.w_q.unsqueeze(-2), qh).squeeze(-2)
+        else:
+            raw_q = torch.baddbmm(self.score_q.bias[:, None], self.score_q.weight.expand(b, -1, -1), qt)
+        alpha = _pool_weights(self._scaled(raw_q), mask).to(qt.dtype)
+        g_q = torch.matmul(qh, alpha.unsqueeze(-1)).squeeze(-1)                       # (b, h, d_h)
+        if self.scorer == "paper":
+            raw_k = torch.matmul((self.w_k * g_q).unsqueeze(-2), kh).squeeze(-2)
+        else:  # score_k(g_q * k_i) = (W_sk * g_q) k_i + b_sk: the global query folded into the scorer
+            folded = self.score_k.weight * g_q.reshape(b, 1, self.d_model)
+            raw_k = torch.baddbmm(self.score_k.bias[:, None], folded, kt)
+        beta = _pool_weights(self._scaled(raw_k), mask).to(kt.dtype)
+        g_k = g_q * torch.matmul(kh, beta.unsqueeze(-1)).squeeze(-1)
+        return Pooling(alpha, g_q, beta, g_k)
 
     def pooling(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Pooling:
         """Pooling weights alpha, beta and global vectors g_q, g_k of the non-causal layer, for inspection."""
         if self.causal:
             raise ModelError(f"{self.name}: the causal form has per-position prefix weights that are never "
                              f"materialised; build with causal=False to inspect pooling")
-        _, qh, kh, _ = self._project(x, mask)
-        return self._pool(qh, kh, mask)
+        self._check(x, mask)
+        qt, kt, _ = self._project_t(x)
+        return self._pool(qt, kt, mask)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (batch, seq, d_model), optional bool mask (batch, seq), True = keep -> (batch, seq, d_model)."""
-        q, qh, kh, vh = self._project(x, mask)
+        self._check(x, mask)
         if self.causal:
+            q, k, v = self._project(x)
+            qh, kh = self._split(q), self._split(k)
             work = _softmax_dtype(qh.dtype)
             g_q = _prefix_pool(self._scores(qh, "q"), qh.to(work), mask).to(qh.dtype)
             p = g_q * kh
             g_k = _prefix_pool(self._scores(p, "k"), p.to(work), mask).to(p.dtype)
-        else:
-            g_k = self._pool(qh, kh, mask).g_k.unsqueeze(-2)
-        return self.to_out(self._merge(g_k * vh)) + q
+            return self.to_out(self._merge(g_k * self._split(v))) + q
+        qt, kt, vt = self._project_t(x)
+        b, d, n = qt.shape
+        g_k = self._pool(qt, kt, mask).g_k.reshape(b, 1, d)
+        weight, bias = self.to_out.weight, self.to_out.bias
+        if n < d:  # scaling v (n d per batch) is cheaper than scaling W_r (d^2)
+            return torch.baddbmm(bias, (vt * g_k.transpose(1, 2)).transpose(1, 2), weight.T.expand(b, -1, -1)) \
+                + qt.transpose(1, 2)
+        # out_i = W_r (g_k * v_i) + b_r + q_i = (W_r diag(g_k)) v_i + b_r + q_i; with v = q, (W_r diag(g_k) + I) q_i
+        folded = weight * g_k
+        if self.to_v is None:
+            folded.diagonal(dim1=1, dim2=2).add_(1.0)
+            return torch.baddbmm(bias, qt.transpose(1, 2), folded.transpose(1, 2))
+        return torch.baddbmm(bias, vt.transpose(1, 2), folded.transpose(1, 2)).add_(qt.transpose(1, 2))
 
     def flops(self, batch: int, seq_len: int, *, elementwise: bool = False) -> int:
         """Matmul FLOPs of one forward pass (2 per multiply-add, biases excluded), exactly what runs.

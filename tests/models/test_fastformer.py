@@ -379,6 +379,35 @@ def test_memory_is_linear_no_tensor_exceeds_twice_the_input_size(causal):
     assert tracker.largest <= 2 * b * n * d  # B h N^2 is 256x larger, B h N d_h^2 is 32x larger
 
 
+class _FullSizeTensors(TorchDispatchMode):
+    """Counts the new tensors (not views, not in-place results) of exactly `size` elements ops return."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size, self.count = size, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        given = {a.untyped_storage().data_ptr() for a in args if isinstance(a, torch.Tensor)}
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.numel() == self.size and t.untyped_storage().data_ptr() not in given:
+                self.count += 1
+        return out
+
+
+@pytest.mark.parametrize(("scorer", "share_qv"), [("paper", True), ("official", True), ("paper", False)])
+def test_non_causal_forward_makes_no_hidden_copy_of_a_token_sized_tensor(scorer, share_qv):
+    """Only q, k (and v) and the output are (B, N, d): p_i = g_q * k_i, u_i = g_k * v_i, head-major copies
+    and the residual sum are never materialised at N >= d (each is a pass over memory that costs time)."""
+    b, n, d, h = 2, 96, 32, 4
+    model = make_model(d, h, scorer=scorer, share_qv=share_qv, dtype=torch.float32)
+    x = inputs(b, n, d, seed=21, dtype=torch.float32)
+    probe = _FullSizeTensors(b * n * d)
+    with torch.no_grad(), probe:
+        model(x, random_mask(b, n, seed=21))
+    assert probe.count == (3 if share_qv else 4)
+
+
 # ---------------------------------------------------------------- FLOPs
 
 
