@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
 
@@ -82,3 +84,18 @@ def padding_mask(batch: int, n: int, seed: int) -> torch.Tensor:
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
     """Largest absolute error relative to the largest reference value."""
     return ((out.double().cpu() - ref).abs().max() / ref.abs().max()).item()
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest number of elements of any tensor an aten op returns (memory-scaling tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for leaf in pytree.tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self.largest = max(self.largest, leaf.numel())
+        return out

@@ -12,14 +12,12 @@ import math
 
 import pytest
 import torch
-from torch.utils import _pytree as pytree
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
 from models.bigbird import DENSE, SPARSE
-from tests.models.reference import padding_mask, rel_err
+from tests.models.reference import LargestTensor, padding_mask, rel_err
 
 # (batch, seq, d_model, heads, block, window_blocks, n_random, n_global)
 CASES = [
@@ -206,21 +204,6 @@ def test_a_length_beyond_max_len_is_a_model_error_naming_max_len():
 
 # --- memory and FLOPs ---------------------------------------------------------------------------------------
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an aten op returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for leaf in pytree.tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
-                self.largest = max(self.largest, leaf.numel())
-        return out
-
-
 def test_memory_grows_linearly_and_no_n_by_n_tensor_is_built():
     b, d, h, block = 1, 16, 2, 32
     model = _build(d, h, block=block, dtype=torch.float32)
@@ -228,7 +211,7 @@ def test_memory_grows_linearly_and_no_n_by_n_tensor_is_built():
     largest = {}
     for n in (2048, 4096):
         x = torch.randn(b, n, d)
-        with torch.no_grad(), _LargestTensor() as probe:
+        with torch.no_grad(), LargestTensor() as probe:
             out = model(x, torch.ones(b, n, dtype=torch.bool))
         assert model.kernel() == SPARSE and torch.isfinite(out).all()
         largest[n] = probe.largest

@@ -12,14 +12,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
 from models.linear import SPLIT_TOKENS, key_value_summary
-from tests.models.reference import output_projection, projections, random_input, random_mask
+from tests.models.reference import LargestTensor, output_projection, projections, random_input, random_mask
 
 EPS = 1e-6
 SHAPES = [(2, 1, 8, 2), (1, 17, 12, 3), (3, 37, 16, 4), (2, 64, 32, 1)]  # (B, N, d, h)
@@ -191,26 +190,11 @@ def test_elementwise_estimate_adds_work_that_grows_linearly_in_n() -> None:
 
 # --- memory of the causal form -----------------------------------------------------------------------------
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an aten op returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for leaf in pytree.tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
-                self.largest = max(self.largest, leaf.numel())
-        return out
-
-
 def test_causal_form_never_builds_per_position_states() -> None:
     b, n, d, h = 1, 8192, 64, 1
     model = _build(d, h, causal=True, dtype=torch.float32)
     x = random_input(b, n, d, dtype=torch.float32)
-    with torch.no_grad(), _LargestTensor() as probe:
+    with torch.no_grad(), LargestTensor() as probe:
         out = model(x)
     assert torch.isfinite(out).all()
     per_position_states = b * h * n * (d // h) ** 2   # 33.5 M elements

@@ -12,14 +12,12 @@ import math
 
 import pytest
 import torch
-from torch.utils import _pytree as pytree
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
-from tests.models.reference import padding_mask, rel_err
+from tests.models.reference import LargestTensor, padding_mask, rel_err
 
 # (batch, seq, d_model, heads, window, n_global)
 CASES = [
@@ -154,21 +152,6 @@ def test_padded_tokens_do_not_change_kept_outputs(causal):
 
 # --- memory and FLOPs ---------------------------------------------------------------------------------------
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an aten op returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for leaf in pytree.tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
-                self.largest = max(self.largest, leaf.numel())
-        return out
-
-
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_memory_grows_linearly_and_no_n_by_n_tensor_is_built(causal):
     b, d, h, window = 1, 16, 2, 64
@@ -176,7 +159,7 @@ def test_memory_grows_linearly_and_no_n_by_n_tensor_is_built(causal):
     largest = {}
     for n in (2048, 4096):
         x = torch.randn(b, n, d)
-        with torch.no_grad(), _LargestTensor() as probe:
+        with torch.no_grad(), LargestTensor() as probe:
             out = model(x, torch.ones(b, n, dtype=torch.bool))
         assert torch.isfinite(out).all()
         largest[n] = probe.largest

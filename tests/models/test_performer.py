@@ -11,14 +11,13 @@ import math
 
 import pytest
 import torch
-from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
 from models.linear import SPLIT_TOKENS
-from tests.models.reference import output_projection, random_input
+from tests.models.reference import LargestTensor, output_projection, random_input
 
 SHAPES = [(2, 1, 8, 2), (1, 17, 12, 3), (3, 37, 16, 4), (2, 64, 32, 1)]  # (B, N, d, h)
 PROJECTIONS = ("to_q", "to_k", "to_v", "to_out")
@@ -338,27 +337,12 @@ def test_elementwise_estimate_adds_work_that_grows_linearly_in_n() -> None:
 
 # --- memory of the causal form -----------------------------------------------------------------------------
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an aten op returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for leaf in pytree.tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
-                self.largest = max(self.largest, leaf.numel())
-        return out
-
-
 def test_causal_form_never_builds_per_position_states() -> None:
     b, n, d, h = 1, 8192, 64, 4
     model = _build(d, h, causal=True, dtype=torch.float32)
     m, dh = model.n_features, d // h
     x = random_input(b, n, d, dtype=torch.float32)
-    with torch.no_grad(), _LargestTensor() as probe:
+    with torch.no_grad(), LargestTensor() as probe:
         out = model(x)
     assert torch.isfinite(out).all()
     # linear in N: the (B, h, N, m) features (1.4 M), the chunk scores B h N C (2.1 M) or x itself

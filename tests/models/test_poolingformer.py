@@ -11,13 +11,11 @@ import math
 
 import pytest
 import torch
-from torch.utils import _pytree as pytree
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
-from tests.models.reference import padding_mask, rel_err
+from tests.models.reference import LargestTensor, padding_mask, rel_err
 
 # (batch, seq, d_model, heads, window, pool_window, pool_size, stride)
 CASES = [
@@ -150,28 +148,13 @@ def test_padded_tokens_do_not_change_kept_outputs():
 
 # --- memory and FLOPs ---------------------------------------------------------------------------------------
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an aten op returns."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for leaf in pytree.tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
-                self.largest = max(self.largest, leaf.numel())
-        return out
-
-
 def test_memory_grows_linearly_and_no_n_by_n_tensor_is_built():
     b, d, h, window, pool_window, stride = 1, 16, 2, 32, 128, 4
     model = _build(d, h, window=window, pool_window=pool_window, stride=stride, dtype=torch.float32)
     largest = {}
     for n in (2048, 4096):
         x = torch.randn(b, n, d)
-        with torch.no_grad(), _LargestTensor() as probe:
+        with torch.no_grad(), LargestTensor() as probe:
             out = model(x, torch.ones(b, n, dtype=torch.bool))
         assert torch.isfinite(out).all()
         largest[n] = probe.largest
