@@ -109,6 +109,14 @@ class Attention(nn.Module):
         return f"d_model={self.d_model}, n_heads={self.n_heads}, causal={self.causal}"
 
 
+def int_option(model: str, label: str, value: object, meaning: str, *, minimum: int = 1) -> int:
+    """`value` if it is an int >= minimum (0 or 1), else ModelError naming the model, option and meaning."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+        raise ModelError(f"{model}: {label} must be {kind} ({meaning}), got {value!r}")
+    return value
+
+
 def masked_fill_value(dtype: torch.dtype) -> float:
     """The most negative finite value of a dtype: used to exclude positions before a softmax."""
     return torch.finfo(dtype).min

@@ -22,20 +22,14 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from models.base import Attention, ModelError, masked_fill_value
+from models.base import Attention, ModelError, int_option, masked_fill_value
 from models.registry import register
-from models.softmax import merge_heads, split_heads
+from models.softmax import dense_attention, merge_heads, split_heads
 
 DENSE = "dense (pattern covers every block)"
 SPARSE = "block-sparse"
 _DRAW_HIGH = 2 ** 62  # random draws are integers in [0, 2^62): taken modulo m < 2^40, the bias is below 2^-22
 
-
-def _check_int(label: str, value: object, minimum: int, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
-        raise ModelError(f"bigbird: {label} must be {kind} ({meaning}), got {value!r}")
-    return value
 
 
 @register
@@ -95,12 +89,14 @@ class BigBirdAttention(Attention):
                  window_blocks: int = 1, n_random: int = 3, n_global: int = 2, seed: int = 0,
                  max_len: int = 65536) -> None:
         super().__init__(d_model, n_heads, causal=causal)
-        self.block = _check_int("block", block, 1, "tokens per block, e.g. 64")
-        self.window_blocks = _check_int("window_blocks", window_blocks, 0, "blocks on each side, e.g. 1")
-        self.n_random = _check_int("n_random", n_random, 0, "random blocks per query block, e.g. 3")
-        self.n_global = _check_int("n_global", n_global, 0, "number of leading global blocks, e.g. 2")
-        self.seed = _check_int("seed", seed, 0, "seed of the random-block generator, e.g. 0")
-        self.max_len = _check_int("max_len", max_len, 1, "longest accepted sequence, e.g. 65536")
+        self.block = int_option(self.name, "block", block, "tokens per block, e.g. 64")
+        self.window_blocks = int_option(self.name, "window_blocks", window_blocks, "blocks on each side, e.g. 1",
+                                        minimum=0)
+        self.n_random = int_option(self.name, "n_random", n_random, "random blocks per query block, e.g. 3", minimum=0)
+        self.n_global = int_option(self.name, "n_global", n_global, "number of leading global blocks, e.g. 2",
+                                   minimum=0)
+        self.seed = int_option(self.name, "seed", seed, "seed of the random-block generator, e.g. 0", minimum=0)
+        self.max_len = int_option(self.name, "max_len", max_len, "longest accepted sequence, e.g. 65536")
         self.add_projections()
         rows = -(-max_len // block)
         generator = torch.Generator().manual_seed(seed)
@@ -186,7 +182,7 @@ class BigBirdAttention(Attention):
         k = split_heads(self.to_k(x), self.n_heads)
         v = split_heads(self.to_v(x), self.n_heads)
         if self.is_dense(x.shape[1]):
-            attended = self._dense(q, k, v, mask)
+            attended = dense_attention(q, k, v, mask)
             self._last_kernel = DENSE
         else:
             attended = self._block_sparse(q, k, v, mask)
@@ -195,14 +191,6 @@ class BigBirdAttention(Attention):
         if mask is not None:
             out = out.masked_fill(~mask[..., None], 0.0)
         return self.to_out(out)
-
-    @staticmethod
-    def _dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Every query over every kept key: (B, h, M, N) scores for M queries; q already scaled."""
-        scores = q @ k.transpose(-2, -1)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], masked_fill_value(scores.dtype))
-        return torch.softmax(scores, dim=-1) @ v
 
     def _block_sparse(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       mask: torch.Tensor | None) -> torch.Tensor:
@@ -238,7 +226,7 @@ class BigBirdAttention(Attention):
         scores = scores.masked_fill(~allowed, masked_fill_value(scores.dtype))
         out = (torch.softmax(scores, dim=-1) @ gathered(v)).flatten(2, 3)
         if g:
-            out = torch.cat([self._dense(q[:, :, :g * size], k, v, mask), out], dim=2)
+            out = torch.cat([dense_attention(q[:, :, :g * size], k, v, mask), out], dim=2)
         return out[:, :, :n]
 
     def extra_repr(self) -> str:

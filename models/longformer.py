@@ -26,18 +26,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from models.base import Attention, ModelError, UncountableError, masked_fill_value
+from models.base import Attention, ModelError, UncountableError, int_option, masked_fill_value
 from models.registry import register
-from models.softmax import merge_heads, split_heads
+from models.softmax import dense_attention, merge_heads, split_heads
 
 IMPLS = ("blocked", "flex")
 
-
-def _check_int(label: str, value: object, minimum: int, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
-        raise ModelError(f"longformer: {label} must be {kind} ({meaning}), got {value!r}")
-    return value
 
 
 @register
@@ -83,8 +77,9 @@ class LongformerAttention(Attention):
     def __init__(self, d_model: int, n_heads: int, *, causal: bool = False, window: int = 256,
                  n_global: int = 1, impl: str = "blocked") -> None:
         super().__init__(d_model, n_heads, causal=causal)
-        self.window = _check_int("window", window, 1, "keys on each side of a query, e.g. 256")
-        self.n_global = _check_int("n_global", n_global, 0, "number of leading global tokens, e.g. 1")
+        self.window = int_option(self.name, "window", window, "keys on each side of a query, e.g. 256")
+        self.n_global = int_option(self.name, "n_global", n_global, "number of leading global tokens, e.g. 1",
+                                   minimum=0)
         if not isinstance(impl, str) or impl not in IMPLS:
             raise ModelError(f"longformer: unknown impl {impl!r}; choose one of {', '.join(IMPLS)}")
         if impl == "flex":
@@ -208,17 +203,8 @@ class LongformerAttention(Attention):
             out = out + probs[..., keys:].reshape(b, h, g * c, n_glob) @ v[:, :, :n_glob]
         out = out[:, :, :n]
         if n_glob and not self.causal:
-            out = torch.cat([self._global_rows(q[:, :, :n_glob], k, v, mask), out[:, :, n_glob:]], dim=2)
+            out = torch.cat([dense_attention(q[:, :, :n_glob], k, v, mask), out[:, :, n_glob:]], dim=2)
         return out
-
-    @staticmethod
-    def _global_rows(q_glob: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                     mask: torch.Tensor | None) -> torch.Tensor:
-        """The global queries attend to every kept key: dense (B, h, G, N) scores."""
-        scores = q_glob @ k.transpose(-2, -1)
-        if mask is not None:
-            scores = scores.masked_fill(~mask[:, None, None, :], masked_fill_value(scores.dtype))
-        return torch.softmax(scores, dim=-1) @ v
 
     # --- flex_attention -------------------------------------------------------------------------------------
 

@@ -26,15 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import Attention, ModelError, masked_fill_value
+from models.base import Attention, int_option, masked_fill_value
 from models.registry import register
 from models.softmax import merge_heads, split_heads
-
-
-def _check_int(label: str, value: object, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ModelError(f"poolingformer: {label} must be a positive integer ({meaning}), got {value!r}")
-    return value
 
 
 def _band_layout(n: int, m: int, window: int, step: int) -> tuple[int, int, int]:
@@ -105,10 +99,10 @@ class PoolingformerAttention(Attention):
     def __init__(self, d_model: int, n_heads: int, *, causal: bool = False, window: int = 64,
                  pool_window: int = 256, pool_size: int = 5, stride: int = 4) -> None:
         super().__init__(d_model, n_heads, causal=causal)
-        self.window = _check_int("window", window, "tokens on each side, e.g. 64")
-        self.pool_window = _check_int("pool_window", pool_window, "token distance on each side, e.g. 256")
-        self.pool_size = _check_int("pool_size", pool_size, "tokens per pooled slot, e.g. 5")
-        self.stride = _check_int("stride", stride, "tokens between slot starts, e.g. 4")
+        self.window = int_option(self.name, "window", window, "tokens on each side, e.g. 64")
+        self.pool_window = int_option(self.name, "pool_window", pool_window, "token distance on each side, e.g. 256")
+        self.pool_size = int_option(self.name, "pool_size", pool_size, "tokens per pooled slot, e.g. 5")
+        self.stride = int_option(self.name, "stride", stride, "tokens between slot starts, e.g. 4")
         self.add_projections()
         self.to_q2 = nn.Linear(d_model, d_model)
         self.to_k2 = nn.Linear(d_model, d_model)

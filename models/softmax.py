@@ -30,6 +30,18 @@ def merge_heads(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(1, 2).reshape(b, n, h * dh)
 
 
+def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Every query over every kept key, q (B, h, M, d_h) already scaled: (B, h, M, N) scores, one softmax.
+
+    For the dense rows of sparse layers (global queries, short inputs); the `softmax` layer itself works
+    in place to keep one N x N tensor alive.
+    """
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, None, :], masked_fill_value(scores.dtype))
+    return torch.softmax(scores, dim=-1) @ v
+
+
 def attention_elementwise_flops(batch: int, seq_len: int, keys: int, d_model: int, n_heads: int,
                                 causal: bool) -> int:
     """Element-wise estimate for one q/k/v/out attention layer with `keys` keys per query.
