@@ -86,6 +86,14 @@ def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
     return ((out.double().cpu() - ref).abs().max() / ref.abs().max()).item()
 
 
+def output_changes(model: models.Attention, x: torch.Tensor, query: int, key: int) -> bool:
+    """Does replacing token `key` with fresh random values change the layer's output at `query`?"""
+    changed = x.clone()
+    changed[:, key] = torch.randn(x.shape[0], x.shape[2], dtype=x.dtype)
+    with torch.no_grad():
+        return not torch.allclose(model(x)[:, query], model(changed)[:, query], rtol=0, atol=1e-12)
+
+
 class LargestTensor(TorchDispatchMode):
     """Records the largest number of elements of any tensor an aten op returns (memory-scaling tests)."""
 

@@ -17,7 +17,7 @@ import models
 from bench.measure.flops import count_flops
 from models import ModelError
 from models.bigbird import DENSE, SPARSE
-from tests.models.reference import LargestTensor, padding_mask, rel_err
+from tests.models.reference import LargestTensor, output_changes, padding_mask, rel_err
 
 # (batch, seq, d_model, heads, block, window_blocks, n_random, n_global)
 CASES = [
@@ -124,14 +124,6 @@ def test_dense_threshold_is_where_the_end_rows_candidates_all_fit_in_the_random_
     assert model.is_dense(7 * 4) and not model.is_dense(7 * 4 + 1)  # 2 + 3 + 2 = 7 blocks cover a row
 
 
-def _changes(model: models.Attention, x: torch.Tensor, query: int, key: int) -> bool:
-    """Does replacing token `key` change the output at `query`?"""
-    changed = x.clone()
-    changed[:, key] = torch.randn(x.shape[0], x.shape[2], dtype=x.dtype)
-    with torch.no_grad():
-        return not torch.allclose(model(x)[:, query], model(changed)[:, query], rtol=0, atol=1e-12)
-
-
 def test_a_query_sees_exactly_its_window_global_and_random_blocks():
     model = _build(8, 1, block=2, window_blocks=1, n_random=1, n_global=1, seed=6)
     x = torch.randn(1, 40, 8, dtype=torch.float64)
@@ -139,8 +131,8 @@ def test_a_query_sees_exactly_its_window_global_and_random_blocks():
     random_block = int(model.random_blocks(20)[0, row - 1, 0])
     seen = {0, 9, 10, 11, random_block}
     for block in range(20):
-        assert _changes(model, x, query, 2 * block) == (block in seen), block
-    assert _changes(model, x, 0, 39) and _changes(model, x, 1, 25)  # the global block sees everything
+        assert output_changes(model, x, query, 2 * block) == (block in seen), block
+    assert output_changes(model, x, 0, 39) and output_changes(model, x, 1, 25)  # the global block sees everything
 
 
 def test_padded_tokens_do_not_change_kept_outputs():

@@ -11,6 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from bench.measure.flops import count_flops
 from models import ModelError, available, build, describe, fastformer
 from models.fastformer import CHUNK, Fastformer
+from tests.models.reference import LargestTensor
 
 SHAPES = [(2, 1, 8, 2), (2, 7, 16, 4), (3, 33, 24, 3), (1, 5, 12, 1)]  # (batch, seq, d_model, heads)
 CONFIGS = [(scorer, share_qv, causal) for scorer in ("paper", "official")
@@ -349,21 +350,6 @@ def test_long_sequences_stay_finite_and_float32_tracks_float64_even_at_large_mag
     assert rel_err(got32, expected) < 1e-3
 
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements any op produces."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
-
-
 @pytest.mark.parametrize("causal", [False, True])
 def test_memory_is_linear_no_tensor_exceeds_twice_the_input_size(causal):
     b, n, d, h = 1, 8192, 64, 2
@@ -372,7 +358,7 @@ def test_memory_is_linear_no_tensor_exceeds_twice_the_input_size(causal):
     x = inputs(b, n, d, seed=19, dtype=torch.float32)
     mask = torch.ones(b, n, dtype=torch.bool)
     mask[0, -100:] = False
-    tracker = _LargestTensor()
+    tracker = LargestTensor()
     with torch.no_grad(), tracker:
         out = model(x, mask)
     assert torch.isfinite(out).all()

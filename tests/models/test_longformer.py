@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
-from tests.models.reference import LargestTensor, padding_mask, rel_err
+from tests.models.reference import LargestTensor, output_changes, padding_mask, rel_err
 
 # (batch, seq, d_model, heads, window, n_global)
 CASES = [
@@ -111,29 +111,21 @@ def test_every_token_global_is_full_attention_whatever_the_window(causal):
         assert rel_err(model(x), full(x).double()) < 1e-10
 
 
-def _changes(model: models.Attention, x: torch.Tensor, query: int, key: int) -> bool:
-    """Does replacing token `key` change the output at `query`?"""
-    changed = x.clone()
-    changed[:, key] = torch.randn(x.shape[0], x.shape[2], dtype=x.dtype)
-    with torch.no_grad():
-        return not torch.allclose(model(x)[:, query], model(changed)[:, query], rtol=0, atol=1e-12)
-
-
 def test_far_tokens_reach_a_query_only_through_the_global_tokens():
     model = _build(16, 2, window=3, n_global=2, seed=6)
     x = torch.randn(2, 30, 16, dtype=torch.float64)
-    assert _changes(model, x, 20, 23) and _changes(model, x, 20, 17)       # inside the window
-    assert not _changes(model, x, 20, 24) and not _changes(model, x, 20, 16)  # just outside it
-    assert _changes(model, x, 20, 1)                                         # a global key
-    assert _changes(model, x, 0, 29) and _changes(model, x, 1, 15)           # global queries see everything
+    assert output_changes(model, x, 20, 23) and output_changes(model, x, 20, 17)       # inside the window
+    assert not output_changes(model, x, 20, 24) and not output_changes(model, x, 20, 16)  # just outside it
+    assert output_changes(model, x, 20, 1)                                         # a global key
+    assert output_changes(model, x, 0, 29) and output_changes(model, x, 1, 15)           # global queries see everything
 
 
 def test_causal_outputs_ignore_future_tokens_and_keys_beyond_the_window():
     model = _build(16, 2, causal=True, window=4, n_global=1, seed=7)
     x = torch.randn(2, 25, 16, dtype=torch.float64)
-    assert _changes(model, x, 12, 8) and _changes(model, x, 12, 12) and _changes(model, x, 12, 0)
-    assert not _changes(model, x, 12, 7) and not _changes(model, x, 12, 13)
-    assert not _changes(model, x, 0, 1)  # a causal global query sees only j <= i
+    assert output_changes(model, x, 12, 8) and output_changes(model, x, 12, 12) and output_changes(model, x, 12, 0)
+    assert not output_changes(model, x, 12, 7) and not output_changes(model, x, 12, 13)
+    assert not output_changes(model, x, 0, 1)  # a causal global query sees only j <= i
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])

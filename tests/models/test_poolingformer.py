@@ -15,7 +15,7 @@ import torch
 import models
 from bench.measure.flops import count_flops
 from models import ModelError
-from tests.models.reference import LargestTensor, padding_mask, rel_err
+from tests.models.reference import LargestTensor, output_changes, padding_mask, rel_err
 
 # (batch, seq, d_model, heads, window, pool_window, pool_size, stride)
 CASES = [
@@ -105,22 +105,17 @@ def test_matches_the_float64_two_level_reference_in_float64_and_float32(case, ma
     assert rel_err(out32, ref) < 1e-4
 
 
-def _changes(model: models.Attention, x: torch.Tensor, query: int, key: int) -> bool:
-    """Does replacing token `key` change the output at `query`?"""
-    changed = x.clone()
-    changed[:, key] = torch.randn(x.shape[0], x.shape[2], dtype=x.dtype)
-    with torch.no_grad():
-        return not torch.allclose(model(x)[:, query], model(changed)[:, query], rtol=0, atol=1e-12)
-
-
 def test_level_two_reaches_beyond_the_window_and_no_further_than_its_slots():
     model = _build(8, 2, window=2, pool_window=8, pool_size=2, stride=4, seed=6)
     x = torch.randn(1, 60, 8, dtype=torch.float64)
     query = 30
-    assert _changes(model, x, query, 32) and _changes(model, x, query, 28)      # level one
-    assert _changes(model, x, query, 37) and _changes(model, x, query, 25)      # slots starting at 36 and 24
-    assert not _changes(model, x, query, 34) and not _changes(model, x, query, 35)  # in no slot (pool_size 2)
-    assert not _changes(model, x, query, 40) and not _changes(model, x, query, 20)  # slot starts 40, 20: too far
+    assert output_changes(model, x, query, 32) and output_changes(model, x, query, 28)  # level one
+    # slots starting at 36 and 24
+    assert output_changes(model, x, query, 37) and output_changes(model, x, query, 25)
+    # in no slot (pool_size 2)
+    assert not output_changes(model, x, query, 34) and not output_changes(model, x, query, 35)
+    # slot starts 40 and 20: too far
+    assert not output_changes(model, x, query, 40) and not output_changes(model, x, query, 20)
 
 
 def test_pooling_is_a_mean_over_kept_tokens_and_empty_slots_are_flagged():
