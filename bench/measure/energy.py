@@ -85,6 +85,7 @@ class RaplCounter(EnergyCounter):
         self._domains = domains
         self._ranges = [int((d / "max_energy_range_uj").read_text()) / 1e6 for d in domains]
         self._last: list[float] | None = None
+        self._total = 0.0
 
     def _values(self) -> list[float]:
         return [int((d / "energy_uj").read_text()) / 1e6 for d in self._domains]
@@ -93,7 +94,7 @@ class RaplCounter(EnergyCounter):
         """Joules since the first read, each domain's wrap-arounds between reads unrolled."""
         values = self._values()
         if self._last is None:
-            self._last, self._total = values, 0.0
+            self._last = values
         for i, (before, now) in enumerate(zip(self._last, values, strict=True)):
             self._total += now - before if now >= before else now - before + self._ranges[i]
         self._last = values
@@ -151,6 +152,7 @@ class EnergyResult:
 
 
 def unavailable(reason: str) -> EnergyResult:
+    """A result with no figures and the reason there are none."""
     return EnergyResult("unavailable", reason)
 
 
