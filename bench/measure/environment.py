@@ -77,6 +77,25 @@ def _visible_nvml_handle(pynvml):
     return pynvml.nvmlDeviceGetHandleByUUID(first)
 
 
+def visible_gpu_uuid() -> str | None:
+    """The NVML UUID ("GPU-...") of the first GPU CUDA would use here, or None without NVML or a GPU.
+
+    Read through NVML, so it does not initialise CUDA; CUDA_VISIBLE_DEVICES indices are taken in PCI bus
+    order, which is NVML's, and the workers set CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA agrees."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no package, driver or library: NVML unavailable
+        return None
+    try:
+        return _text(pynvml.nvmlDeviceGetUUID(_visible_nvml_handle(pynvml)))
+    except Exception:  # no such device, or any NVML query failing: the UUID is unknown
+        return None
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

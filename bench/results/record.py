@@ -166,7 +166,28 @@ class Prediction(Part):
         return {"predicted_s": self.time_s, "predicted_bytes": self.peak_bytes, "skip_reason": self.reason}
 
 
-PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Compilation, Prediction)
+@dataclass(frozen=True)
+class Placement(Part):
+    """Where a configuration ran: the executor, the placement policy, the host and the device it was given,
+    and the attempts it took (an executor that retries a crashed task lists the earlier failures)."""
+
+    name: ClassVar[str] = "placement"
+    COLUMNS: ClassVar[tuple[str, ...]] = ("executor", "placement", "host", "slot", "device_uuid", "attempts")
+
+    executor: str | None = None
+    placement: str | None = None
+    host: str | None = None
+    slot: str | None = None
+    device_uuid: str | None = None
+    cuda_visible_devices: str | None = None
+    attempts: int = 1
+    retried: list = field(default_factory=list)
+
+    def columns(self, record: Record) -> dict:
+        return {name: getattr(self, name) for name in self.COLUMNS}
+
+
+PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Compilation, Prediction, Placement)
 IDENTITY_COLUMNS = ("key", "run_id", "pass", "variant", "model", "options", "batch", "seq_len", "d_model", "n_heads",
                     "causal", "dtype", "device", "mode", "scope", "compile", "tf32", "status", "error")
 OTHER_COLUMNS = ("kernel", "param_count", "complexity_time", "complexity_memory", "env_id", "device_name")
@@ -180,7 +201,7 @@ class Record:
     """Everything measured (or why nothing was) for one BenchConfig.
 
     The parts may be given as their JSON objects; they are converted to Timing, Memory, Flops,
-    Compilation and Prediction. `complexity` is the layer's declared {"time": class, "memory": class} in
+    Compilation, Prediction and Placement. `complexity` is the layer's declared {"time": class, "memory": class} in
     sequence length.
     """
 
@@ -198,6 +219,7 @@ class Record:
     complexity: dict | None = None
     error: str | None = None
     prediction: Prediction | None = None
+    placement: Placement | None = None
     timestamp: float | None = None
     duration_s: float | None = None
     extra: dict = field(default_factory=dict)

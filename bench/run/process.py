@@ -47,10 +47,12 @@ class WorkerExited(Exception):
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
-def worker_environment() -> dict[str, str]:
-    """The session's environment with PYTHONPATH = repository root, working directory, existing PYTHONPATH,
-    and glibc malloc thresholds fixed (STEADY_MALLOC) unless the user set them."""
-    env = {**STEADY_MALLOC, **os.environ}
+def worker_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The session's environment with PYTHONPATH = repository root, working directory, existing PYTHONPATH;
+    glibc malloc thresholds fixed (STEADY_MALLOC) and CUDA devices numbered in PCI bus order (NVML's
+    order, so an index names the same GPU to CUDA and to NVML) unless the user set them; then `extra`
+    (an executor's device assignment, e.g. CUDA_VISIBLE_DEVICES)."""
+    env = {**STEADY_MALLOC, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **os.environ, **(extra or {})}
     entries = [str(REPO_ROOT), os.getcwd(), *env.get("PYTHONPATH", "").split(os.pathsep)]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(e for e in entries if e))
     return env
@@ -102,8 +104,10 @@ class StderrPump(threading.Thread):
 class Worker:
     """One `python -m bench.run.worker` process in its own process group, and the session's end of its pipes."""
 
-    def __init__(self, python: str, cap: int | None, *, fingerprint: bool, wait: bool = True) -> None:
-        """Start the worker; with wait=False return at once and let `wait_ready` collect its hello."""
+    def __init__(self, python: str, cap: int | None, *, fingerprint: bool, wait: bool = True,
+                 env: dict[str, str] | None = None) -> None:
+        """Start the worker (with `env` added to its environment); with wait=False return at once and let
+        `wait_ready` collect its hello."""
         self.cap = cap
         command = [python, "-m", "bench.run.worker", "--parent-pid", str(os.getpid())]
         if cap is not None:
@@ -112,7 +116,7 @@ class Worker:
             command.append("--fingerprint")
         try:
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, env=worker_environment(),
+                                         stderr=subprocess.PIPE, env=worker_environment(env),
                                          start_new_session=True, close_fds=True)
         except OSError as exc:
             raise WorkerError(f"cannot start the benchmark worker with python={python!r}: {exc}") from exc
@@ -124,6 +128,7 @@ class Worker:
         self.command = command
         self.pid: int | None = None
         self.fingerprint: dict | None = None
+        self.hello: dict = {}
         if wait:
             self.wait_ready()
 
@@ -144,6 +149,7 @@ class Worker:
                               f"{ready or 'no ready message'}\n{self.stderr.tail()}")
         self.pid = ready["pid"]
         self.fingerprint = ready.get("fingerprint")
+        self.hello = ready
 
     def send(self, message: dict) -> None:
         """Write one request line."""

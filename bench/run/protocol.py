@@ -3,8 +3,9 @@
 The session writes requests to the worker's stdin and reads replies from its stdout:
 
 - on start the worker replies `{"type": "ready", "pid", "protocol", "max_memory_bytes",
-  "baseline_data_bytes", "fingerprint"}` (`fingerprint` is bench.measure.environment.fingerprint() of that
-  process when started with --fingerprint, else null);
+  "baseline_data_bytes", "fingerprint", "host", "cuda_visible_devices", "gpu_uuid"}` (`fingerprint` is
+  bench.measure.environment.fingerprint() of that process when started with --fingerprint, else null;
+  `gpu_uuid` the NVML UUID of the GPU it would use, or null);
 - `{"op": "run", "key", "config": {...}}` -> `{"type": "result", "key", "record": Record.to_json()}`, or
   `{"type": "failure", "key", "status": "oom" | "error", "error": traceback tail, "exception": name}`
   when the measurement raised (classified by bench.measure.harness.classify_exception); `key` is the

@@ -35,6 +35,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from bench.measure.environment import fingerprint
+    from bench.measure.environment import fingerprint, visible_gpu_uuid
     from bench.measure.flops import count_flops
     from bench.measure.harness import classify_exception, measure
 
@@ -177,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"torch used {baseline} bytes of it before the run)")
     channel.send({"type": "ready", "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
                   "max_memory_bytes": args.max_memory_bytes, "baseline_data_bytes": baseline,
-                  "fingerprint": env})
+                  "fingerprint": env, "host": socket.gethostname(),
+                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "gpu_uuid": visible_gpu_uuid()})
     for message in channel.messages():
         if message.get("op") == "exit":
             break
