@@ -1,4 +1,12 @@
-"""The local executor: one worker process at a time on this machine, each configuration isolated.
+"""The local executor: worker processes on this machine, one per device slot, each configuration isolated.
+
+Devices
+-------
+By default one worker runs at a time. With `devices` (bench.run.placement: `--devices cuda:0,cuda:1` or
+`all`) there is one worker per device, given that GPU alone through CUDA_VISIBLE_DEVICES; with placement
+`packed`, `per_device` workers share each device. Configurations go to whichever slot is free, and
+results come back in the order they finish. Every record's Placement names the executor, the
+placement, the host, the slot and the GPU's UUID as the worker saw it.
 
 Isolation policy
 ----------------
@@ -36,43 +44,37 @@ configuration would fail alike. The environment fingerprint is taken by the firs
 from __future__ import annotations
 
 import json
+import queue
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from bench.config import BenchConfig
 from bench.results.identity import ProbeSpec
-from bench.results.record import Record
+from bench.results.record import Placement, Record
 from bench.run.executors import Completed, Executor, register_executor
+from bench.run.placement import CPU, DeviceSlot, worker_slots
 from bench.run.process import Worker, WorkerExited, describe_exit
 from bench.run.protocol import probe_request, run_request
 
 PROBE_TIMEOUT_S = 60.0
 
 
-@register_executor
-class LocalExecutor(Executor):
-    """Runs configurations one at a time in a local worker process, reused until a failure or cap change."""
+class DeviceWorker:
+    """The worker of one device slot: runs configurations one at a time, reused until a failure or cap change
+    (the isolation policy above), and stamps each record with where it ran."""
 
-    name = "local"
-    slots = 1
-
-    def __init__(self, python: str = sys.executable, *, fresh_worker_per_config: bool = False) -> None:
+    def __init__(self, python: str = sys.executable, *, fresh_worker_per_config: bool = False,
+                 slot: DeviceSlot = CPU, executor: str = "local", placement: str = "exclusive") -> None:
         self.python = python
         self.fresh = fresh_worker_per_config
+        self.slot, self.executor, self.placement = slot, executor, placement
         self.worker: Worker | None = None
         self.worker_used = False
         self.fingerprint: dict | None = None
-        self._queue: deque[BenchConfig] = deque()
-
-    def submit(self, config: BenchConfig) -> None:
-        self._queue.append(config)
-
-    def as_completed(self) -> Iterator[Completed]:
-        while self._queue:
-            record = self.run(self._queue.popleft())
-            yield Completed(record, self.fingerprint)
+        self.where: Placement | None = None
 
     def start_for(self, config: BenchConfig) -> Worker:
         """The current worker if it is alive and has the cap `config` needs (and, for a compiled
@@ -87,7 +89,7 @@ class LocalExecutor(Executor):
         if self.worker is not None and self.worker.cap != cap:
             self.close()
         if self.worker is None:
-            self.worker = Worker(self.python, cap, fingerprint=self.fingerprint is None)
+            self.worker = Worker(self.python, cap, fingerprint=self.fingerprint is None, env=self.slot.env)
             self.worker_used = False
         self.worker.wait_ready()
         if self.fingerprint is None:
@@ -112,13 +114,15 @@ class LocalExecutor(Executor):
         """Start a worker with that memory cap without waiting for it, so that its imports overlap the
         caller's own start-up (validating a sweep); the first configuration then finds it ready."""
         if self.worker is None:
-            self.worker = Worker(self.python, max_memory_bytes, fingerprint=self.fingerprint is None, wait=False)
+            self.worker = Worker(self.python, max_memory_bytes, fingerprint=self.fingerprint is None, wait=False,
+                                 env=self.slot.env)
             self.worker_used = False
 
     def run(self, config: BenchConfig) -> Record:
         """Measure `config` in a worker; a failure kills that worker and comes back as a failure Record."""
         worker = self.start_for(config)
         self.worker_used = True
+        self.where = self._placement(worker)
         request = run_request(config)
         key = request["key"]
         started, clock = time.time(), time.monotonic()
@@ -147,6 +151,7 @@ class LocalExecutor(Executor):
         except (KeyError, TypeError, ValueError) as exc:
             return self._failure(config, "error", f"the worker sent an invalid record: {exc}", started, clock)
         record.extra = {**record.extra, "worker_pid": worker.pid}
+        record.placement = self.where
         if self.fresh or config.compile != "eager":
             self.close()
         return record
@@ -167,4 +172,98 @@ class LocalExecutor(Executor):
                  extra: dict | None = None) -> Record:
         self.kill()
         return Record(config=config, status=status, error=error, timestamp=started,
-                      duration_s=time.monotonic() - clock, extra=extra or {})
+                      duration_s=time.monotonic() - clock, extra=extra or {}, placement=self.where)
+
+    def _placement(self, worker: Worker) -> Placement:
+        hello = worker.hello
+        return Placement(executor=self.executor, placement=self.placement, host=hello.get("host"),
+                         slot=self.slot.name, device_uuid=hello.get("gpu_uuid"),
+                         cuda_visible_devices=hello.get("cuda_visible_devices"))
+
+
+@register_executor
+class LocalExecutor(Executor):
+    """Runs configurations in local worker processes: one at a time, or one per device slot at once."""
+
+    name = "local"
+
+    def __init__(self, python: str = sys.executable, *, fresh_worker_per_config: bool = False,
+                 devices: Sequence[DeviceSlot] = (CPU,), placement: str = "exclusive",
+                 per_device: int | None = None) -> None:
+        self.workers = [DeviceWorker(python, fresh_worker_per_config=fresh_worker_per_config, slot=slot,
+                                     executor=self.name, placement=placement)
+                        for slot in worker_slots(devices, placement, per_device)]
+        self.slots = len(self.workers)
+        self._queue: deque[BenchConfig] = deque()
+        self._free = list(self.workers)
+        self._done: queue.SimpleQueue[tuple[DeviceWorker, Record | BaseException]] = queue.SimpleQueue()
+        self._inboxes: dict[DeviceWorker, queue.SimpleQueue[BenchConfig | None]] = {}
+
+    @property
+    def fingerprint(self) -> dict | None:
+        return self.workers[0].fingerprint
+
+    def submit(self, config: BenchConfig) -> None:
+        self._queue.append(config)
+
+    def as_completed(self) -> Iterator[Completed]:
+        """With one slot, run each configuration here; with several, one thread per busy slot, results
+        yielded as they finish (a WorkerError from any slot is raised here)."""
+        while self._queue or len(self._free) < self.slots:
+            if self.slots == 1:
+                worker = self.workers[0]
+                yield Completed(worker.run(self._queue.popleft()), worker.fingerprint)
+                continue
+            while self._queue and self._free:
+                self._start(self._free.pop(), self._queue.popleft())
+            worker, outcome = self._done.get()
+            self._free.append(worker)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            yield Completed(outcome, worker.fingerprint)
+
+    def _start(self, worker: DeviceWorker, config: BenchConfig) -> None:
+        """Hand `config` to the slot's thread. Each slot has one long-lived thread that starts its worker
+        processes: the kernel's parent-death signal (PR_SET_PDEATHSIG) fires when the *thread* that
+        started a worker exits, so a worker must never be started from a short-lived thread."""
+        if worker not in self._inboxes:
+            inbox: queue.SimpleQueue[BenchConfig | None] = queue.SimpleQueue()
+            self._inboxes[worker] = inbox
+            threading.Thread(target=self._serve, args=(worker, inbox), name=f"worker-{worker.slot.name}",
+                             daemon=True).start()
+        self._inboxes[worker].put(config)
+
+    def _serve(self, worker: DeviceWorker, inbox: queue.SimpleQueue) -> None:
+        while (config := inbox.get()) is not None:
+            try:
+                self._done.put((worker, worker.run(config)))
+            except BaseException as exc:  # handed to as_completed, which raises it in the session
+                self._done.put((worker, exc))
+
+    def probe(self, spec: ProbeSpec) -> Completed | None:
+        """The probe measured by the first slot's worker (one device stands for the machine's speed)."""
+        return self.workers[0].probe(spec)
+
+    def prestart(self, max_memory_bytes: int | None) -> None:
+        """Start every slot's worker without waiting, so their imports overlap the caller's start-up."""
+        for worker in self.workers:
+            worker.prestart(max_memory_bytes)
+
+    def run(self, config: BenchConfig) -> Record:
+        """Measure one configuration in the first slot's worker, here (a convenience for tests and tools)."""
+        return self.workers[0].run(config)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+        self._stop_threads()
+
+    def kill(self) -> None:
+        self._stop_threads()
+        for worker in self.workers:
+            worker.kill()
+
+    def _stop_threads(self) -> None:
+        for inbox in self._inboxes.values():
+            inbox.put(None)
+        self._inboxes.clear()
