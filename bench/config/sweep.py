@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 from bench.config.bench_config import COMPILE_MODES, DTYPES, MODES, SCOPES, BenchConfig, ConfigError
+from bench.config.executor_settings import ExecutorSettings
 from bench.config.units import parse_bytes
 
 AXES = ("seq_len", "batch", "d_model", "n_heads")
@@ -43,7 +44,8 @@ class Timing:
     """The timing policy copied into every configuration of a sweep.
 
     `passes` replicated passes each visit every configuration in a fresh random order drawn from `seed`
-    (which also seeds the layers' weights and inputs); `bench.run.session` schedules them.
+    (which also seeds the layers' weights and inputs); `bench.run.session` schedules them. `energy` adds an
+    energy pass to each configuration's first pass (bench.measure.passes.energy; `energy = false` skips it).
     """
 
     warmup: int = 2
@@ -55,9 +57,12 @@ class Timing:
     threads: int | None = None
     passes: int = 1
     seed: int = 0
+    energy: bool = True
 
     def __post_init__(self) -> None:
         positive_int("timing.passes", self.passes)
+        if not isinstance(self.energy, bool):
+            raise SweepError(f"timing.energy must be true or false, got {self.energy!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise SweepError(f"timing.seed must be an integer >= 0, got {self.seed!r}")
 
@@ -90,6 +95,7 @@ class Sweep:
     tokens: int | None = None
     timing: Timing = field(default_factory=Timing)
     budget: Budget = field(default_factory=Budget)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -156,7 +162,8 @@ class Sweep:
                             min_repeats=self.timing.min_repeats, max_repeats=self.timing.max_repeats,
                             budget_s=self.timing.budget_s, timeout_s=self.timing.timeout_s,
                             max_memory_bytes=self.timing.max_memory_bytes, threads=self.timing.threads,
-                            seed=self.timing.seed, compile=compile_mode, tf32=tf32, **point)
+                            seed=self.timing.seed, energy=self.timing.energy, compile=compile_mode, tf32=tf32,
+                            **point)
                     except (ConfigError, TypeError) as exc:
                         raise SweepError(f"sweep {self.name!r}, model {spec.name}, point {point}: {exc}") from exc
                     if config.digest() not in seen:
@@ -215,6 +222,8 @@ class Sweep:
         }
         if self.tokens is not None:
             data["tokens"] = self.tokens
+        if self.executor.to_dict():
+            data["executor"] = self.executor.to_dict()
         return data
 
 
@@ -245,6 +254,7 @@ class Overrides:
     threads: int | None = None
     passes: int | None = None
     seed: int | None = None
+    energy: bool | None = None
     max_call_s: float | None = None
     budget_memory: str | int | None = None
 
@@ -273,7 +283,7 @@ class Overrides:
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         for key in ("warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s", "max_memory", "threads", "passes",
-                    "seed"):
+                    "seed", "energy"):
             if getattr(self, key) is not None:
                 data["timing"][key] = getattr(self, key)
         for key, name in (("max_call_s", "max_call_s"), ("budget_memory", "max_memory")):

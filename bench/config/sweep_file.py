@@ -35,6 +35,10 @@ File format (see bench/config/presets/*.toml for complete examples)::
     max_call_s = 2.0
     max_memory = "8GiB"
 
+    [executor]                        # where it runs (bench.config.executor_settings; default local)
+    name = "local"
+    placement = "exclusive"
+
     [[models]]
     name = "fastformer"
     [[models]]
@@ -52,6 +56,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from pathlib import Path
 
+from bench.config.executor_settings import ExecutorSettings, ExecutorSettingsError
 from bench.config.sweep import (
     CUSTOM_SWEEP,
     Budget,
@@ -67,7 +72,7 @@ from bench.config.toml import TOMLDecodeError, loads
 
 PRESET_DIR = Path(__file__).with_name("presets")
 _TOP_LEVEL = {"name", "description", "kind", "device", "dtype", "mode", "causal", "compile", "tf32", "scope",
-              "tokens", "base", "axes", "timing", "budget", "models"}
+              "tokens", "base", "axes", "timing", "budget", "executor", "models"}
 
 
 def load_sweep(name_or_path: str | Path, overrides: Overrides | None = None) -> Sweep:
@@ -120,7 +125,15 @@ def sweep_from_dict(data: dict, *, default_name: str = "custom") -> Sweep:
         tokens=data.get("tokens"),
         timing=_timing(_table(data, "timing")),
         budget=_budget(_table(data, "budget")),
+        executor=_executor(_table(data, "executor")),
     )
+
+
+def _executor(table: dict) -> ExecutorSettings:
+    try:
+        return ExecutorSettings.from_dict(table)
+    except ExecutorSettingsError as exc:
+        raise SweepError(str(exc)) from exc
 
 
 def _table(data: dict, key: str) -> dict:

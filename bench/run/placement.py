@@ -14,12 +14,13 @@ Placement policies:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.config import BenchConfig
+from bench.config.executor_settings import PLACEMENTS
 
-PLACEMENTS = ("exclusive", "packed")
 DEFAULT_PER_DEVICE = {"exclusive": 1, "packed": 2}
 
 
@@ -38,9 +39,23 @@ class DeviceSlot:
 CPU = DeviceSlot("cpu")
 
 
-def parse_devices(text: str | None, cuda_count: int) -> list[DeviceSlot]:
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries: that variable's list where it is set,
+    else the indices 0..n-1 of every GPU torch sees."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [entry.strip() for entry in visible.split(",") if entry.strip() and entry.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def parse_devices(text: str | None, visible: int | Sequence[str]) -> list[DeviceSlot]:
     """The slots `--devices` names: None -> the one default device; `all` -> every visible GPU;
-    `cuda:0,cuda:2` -> those GPUs (checked against the `cuda_count` visible ones); `cpu` -> the CPU."""
+    `cuda:0,cuda:2` -> those GPUs, by their position in `visible` (`visible_gpus()`, or a count);
+    `cpu` -> the CPU. Each GPU slot's environment gives its worker that GPU alone."""
+    visible = [str(i) for i in range(visible)] if isinstance(visible, int) else list(visible)
+    cuda_count = len(visible)
     if text is None or not text.strip():
         return [CPU]
     names = [part.strip() for part in text.split(",") if part.strip()]
@@ -48,7 +63,7 @@ def parse_devices(text: str | None, cuda_count: int) -> list[DeviceSlot]:
         if cuda_count == 0:
             raise PlacementError("--devices all: no CUDA device is visible here; leave --devices out to run on "
                                  "the CPU")
-        return [_gpu(i) for i in range(cuda_count)]
+        return [_gpu(i, visible) for i in range(cuda_count)]
     if names == ["cpu"]:
         return [CPU]
     slots = []
@@ -60,15 +75,15 @@ def parse_devices(text: str | None, cuda_count: int) -> list[DeviceSlot]:
             raise PlacementError(f"--devices: {name} does not exist; {cuda_count} CUDA device(s) are visible "
                                  f"(cuda:0 to cuda:{cuda_count - 1})" if cuda_count else
                                  f"--devices: {name} does not exist; no CUDA device is visible here")
-        slots.append(_gpu(int(index)))
+        slots.append(_gpu(int(index), visible))
     if len(set(slots)) != len(slots):
         raise PlacementError(f"--devices names a device twice: {text}; use --placement packed to put several "
                              f"configurations on one device")
     return slots
 
 
-def _gpu(index: int) -> DeviceSlot:
-    return DeviceSlot(f"cuda:{index}", {"CUDA_VISIBLE_DEVICES": str(index)})
+def _gpu(index: int, visible: Sequence[str]) -> DeviceSlot:
+    return DeviceSlot(f"cuda:{index}", {"CUDA_VISIBLE_DEVICES": visible[index]})
 
 
 def per_device_count(placement: str, per_device: int | None) -> int:

@@ -8,18 +8,23 @@ configurations it runs at once; the session never submits more than that ahead, 
 predictor sees each result before it decides on the next configuration. Whatever fails inside a
 configuration (out of memory, a crash, a timeout) comes back as a Record with that status, never as an
 exception. Executors register by name, and every module of this package is imported on first use:
-adding one is one module with a `@register_executor` class.
+adding one is one module with a `@register_executor` class; `from_settings` builds it from a sweep's
+`[executor]` table (bench.config.executor_settings). An executor whose optional dependency is missing
+still registers, and raises ExecutorUnavailable, naming the install command, when it is built.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterator
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from bench.config import BenchConfig
+from bench.config.executor_settings import ExecutorSettings
 from bench.results.identity import ProbeSpec
 from bench.results.record import Record
 
@@ -33,11 +38,31 @@ class Completed:
     probe: dict | None = None
 
 
+class ExecutorUnavailable(RuntimeError):
+    """An executor cannot be used here (its optional extra is missing, or its settings do not fit this
+    machine); the message names the fix."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What an executor built from settings may need to know about the run."""
+
+    python: str = sys.executable
+    fresh_worker_per_config: bool = False
+    run_dir: Path = Path(".")
+    configs: Sequence[BenchConfig] = field(default=(), compare=False)
+
+
 class Executor:
     """The interface every executor implements (see the module docstring)."""
 
     name: ClassVar[str]
     slots: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings, context: RunContext) -> Executor:
+        """This executor configured by a sweep's `[executor]` settings."""
+        return cls(python=context.python, fresh_worker_per_config=context.fresh_worker_per_config)
 
     def prestart(self, max_memory_bytes: int | None) -> None:
         """Start a worker early so its imports overlap the caller's start-up (optional)."""
@@ -76,11 +101,20 @@ def executor_names() -> list[str]:
     return sorted(_EXECUTORS)
 
 
-def make_executor(name: str, **options: object) -> Executor:
-    """An executor by name, built with `options` (e.g. python=..., fresh_worker_per_config=...)."""
+def _executor_class(name: str) -> type[Executor]:
     if name not in _EXECUTORS:
         raise ValueError(f"unknown executor {name!r}; available: {', '.join(executor_names())}")
-    return _EXECUTORS[name](**options)
+    return _EXECUTORS[name]
+
+
+def make_executor(name: str, **options: object) -> Executor:
+    """An executor by name, built with `options` (e.g. python=..., fresh_worker_per_config=...)."""
+    return _executor_class(name)(**options)
+
+
+def executor_from_settings(settings: ExecutorSettings, context: RunContext) -> Executor:
+    """The executor `settings.name`, configured by `settings` for the run `context` describes."""
+    return _executor_class(settings.name).from_settings(settings, context)
 
 
 for _module in pkgutil.iter_modules(__path__):

@@ -52,10 +52,11 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from bench.config import BenchConfig
+from bench.config.executor_settings import ExecutorSettings
 from bench.results.identity import ProbeSpec
 from bench.results.record import Placement, Record
-from bench.run.executors import Completed, Executor, register_executor
-from bench.run.placement import CPU, DeviceSlot, worker_slots
+from bench.run.executors import Completed, Executor, RunContext, register_executor
+from bench.run.placement import CPU, DeviceSlot, parse_devices, visible_gpus, worker_slots
 from bench.run.process import Worker, WorkerExited, describe_exit
 from bench.run.protocol import probe_request, run_request
 
@@ -198,6 +199,15 @@ class LocalExecutor(Executor):
         self._free = list(self.workers)
         self._done: queue.SimpleQueue[tuple[DeviceWorker, Record | BaseException]] = queue.SimpleQueue()
         self._inboxes: dict[DeviceWorker, queue.SimpleQueue[BenchConfig | None]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings, context: RunContext) -> LocalExecutor:
+        """`settings.devices` resolved against the GPUs visible here (a PlacementError names a bad one)."""
+        devices = [CPU]
+        if settings.devices is not None:
+            devices = parse_devices(settings.devices, visible_gpus())
+        return cls(context.python, fresh_worker_per_config=context.fresh_worker_per_config, devices=devices,
+                   placement=settings.placement, per_device=settings.per_device)
 
     @property
     def fingerprint(self) -> dict | None:

@@ -27,7 +27,7 @@ def _overlap(a: Record, b: Record) -> bool:
 def two_gpu_run(tmp_path_factory):
     """Four slow-ish configurations over two GPU slots."""
     path = tmp_path_factory.mktemp("devices") / "results.jsonl"
-    slots = parse_devices("cuda:0,cuda:1", cuda_count=2)
+    slots = parse_devices("cuda:0,cuda:1", visible=2)
     executor = LocalExecutor(devices=slots)
     configs = [cheap("Probe", seq_len=n, min_repeats=3, max_repeats=3, options={"delay_s": 0.2}) for n in (8, 9, 10, 11)]
     summary = run_configs(configs, ResultStore(path), run_id="two", executor=executor, probe=False)
