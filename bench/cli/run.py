@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.cli.common import DEFAULT_REPORTS, EXIT_FAILURE, EXIT_OK, UsageError, load_results_file
 from bench.cli.models_arg import parse_variant, split_models
 from bench.config import ModelSpec, Overrides, Sweep, SweepError, custom_sweep, load_sweep, sweep_from_dict
-from bench.run.executors import executor_names
+from bench.config.executor_settings import (
+    EXECUTORS,
+    PLACEMENTS,
+    SLURM_CLUSTERS,
+    ExecutorSettings,
+    ExecutorSettingsError,
+)
 
 if TYPE_CHECKING:
     from bench.run.executors import Executor
@@ -22,7 +29,14 @@ EXAMPLES = """examples:
   python run_bench.py run --models fastformer,softmax,linear[chunk_size=128] --seq-len 512,1024,2048
   python run_bench.py run my_sweep.toml --device cpu --mode train
   python run_bench.py run --resume reports/run-20261128-101500-ab12   # finish a killed run
+  python run_bench.py run paper-fig2 --devices all   # one worker per GPU of this machine
+  python run_bench.py run paper-fig2 --executor ray --ray-address auto              # a Ray cluster
+  python run_bench.py run paper-fig2 --executor slurm --slurm-partition gpu         # Slurm job arrays
 """
+# Flags that choose where the sweep runs, by the name of their ExecutorSettings field.
+EXECUTOR_FLAGS = ("devices", "placement", "per_device", "retries", "ray_address", "slurm_cluster", "slurm_partition",
+                  "slurm_time_min", "slurm_gpus_per_task", "slurm_cpus_per_task", "slurm_array_parallelism",
+                  "slurm_exclusive", "slurm_folder")
 # Flags that change the sweep, by the name of their Overrides field.
 OVERRIDE_FLAGS = ("models", "seq_len", "batch", "d_model", "n_heads", "tokens", "kind", "device", "dtype", "mode",
                   "causal", "compile", "tf32", "scope", "warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s",
@@ -106,11 +120,49 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                      "missing configurations run (give no sweep or flags)")
     out.add_argument("--fresh-workers", action="store_true", help="a new worker process for every "
                                                                   "configuration (slower start, no reuse)")
-    out.add_argument("--executor", default="local", choices=executor_names(),
-                     help="where configurations run (default local: one worker process at a time here)")
     out.add_argument("--no-report", action="store_true", help="write results only")
     out.add_argument("--dry-run", action="store_true", help="list the configurations and stop")
+    _register_executor_flags(run)
     run.set_defaults(func=run_command)
+
+
+def _register_executor_flags(run: argparse.ArgumentParser) -> None:
+    """Where to run: these override the sweep's [executor] table and may be given with --resume."""
+    ex = run.add_argument_group("where to run (override the sweep's [executor] table; README: Running on many "
+                                "GPUs or a cluster)")
+    ex.add_argument("--executor", dest="executor_name", choices=EXECUTORS,
+                    help="local (default: worker processes on this machine), ray (a Ray cluster, needs "
+                         ".[ray]) or slurm (submitit job arrays, needs .[slurm])")
+    ex.add_argument("--devices", help="local: cuda:0,cuda:1 for one isolated worker per GPU, or all for every "
+                                      "visible GPU (default: one worker at a time)")
+    ex.add_argument("--placement", choices=PLACEMENTS,
+                    help="exclusive (default: one configuration per device at a time, for headline numbers) "
+                         "or packed (several per device: faster exploration, measured under interference)")
+    ex.add_argument("--per-device", type=int, help="packed: configurations sharing one device (default 2)")
+    ex.add_argument("--retries", type=int, help="ray, slurm: times a crashed task is run again (default 2)")
+    ex.add_argument("--ray-address", help="ray: address of an existing cluster, e.g. auto or ray://head:10001 "
+                                          "(default: start a local Ray instance)")
+    ex.add_argument("--slurm-cluster", choices=SLURM_CLUSTERS,
+                    help="slurm: submitit's slurm (sbatch, default), local (subprocesses here) or debug "
+                         "(in this process, for debugging)")
+    ex.add_argument("--slurm-partition", help="slurm: partition to submit to")
+    ex.add_argument("--slurm-time-min", type=int, help="slurm: time limit of each array task, minutes (default 60)")
+    ex.add_argument("--slurm-gpus-per-task", type=int, help="slurm: GPUs per task (default 1 on CUDA, else 0)")
+    ex.add_argument("--slurm-cpus-per-task", type=int, help="slurm: CPUs per task")
+    ex.add_argument("--slurm-array-parallelism", type=int, help="slurm: array tasks running at once (default 16)")
+    ex.add_argument("--slurm-exclusive", action=argparse.BooleanOptionalAction, default=None,
+                    help="slurm: whole nodes per task (default: on under placement exclusive)")
+    ex.add_argument("--slurm-folder", help="slurm: shared folder for logs and result shards (default: the "
+                                           "run's folder/slurm)")
+
+
+def _executor_settings(args: argparse.Namespace, sweep: Sweep) -> ExecutorSettings:
+    """The sweep's [executor] table with the executor flags laid over it."""
+    flags = {name: getattr(args, name) for name in EXECUTOR_FLAGS}
+    try:
+        return sweep.executor.with_flags(name=args.executor_name, **flags)
+    except ExecutorSettingsError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _overrides(args: argparse.Namespace) -> Overrides:
@@ -158,24 +210,39 @@ def _resumed_sweep(args: argparse.Namespace, overrides: Overrides) -> Sweep:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from bench.run.executors import make_executor
+    from bench.run.session import make_run_id
 
     overrides = _overrides(args)
     try:
         sweep = _resumed_sweep(args, overrides) if args.resume else _requested_sweep(args, overrides)
     except SweepError as exc:
         raise UsageError(str(exc)) from exc
-    executor = None
-    if not args.dry_run:
-        # Start the first worker now: its imports overlap this process's own (torch, model validation).
-        executor = make_executor(args.executor, python=sys.executable, fresh_worker_per_config=args.fresh_workers)
-        on_cpu = any(device in ("auto", "cpu") for device in sweep.devices)
-        executor.prestart(sweep.timing.max_memory_bytes if on_cpu else None)
+    sweep = replace(sweep, executor=_executor_settings(args, sweep))
+    run_id = make_run_id()
+    results_path = _output_path(args, run_id)
+    executor = None if args.dry_run else _start_executor(args, sweep, results_path)
     try:
-        return _run_sweep(args, sweep, executor)
+        return _run_sweep(args, sweep, executor, run_id, results_path)
     finally:
         if executor is not None:
             executor.kill()
+
+
+def _start_executor(args: argparse.Namespace, sweep: Sweep, results_path: Path) -> Executor:
+    """The sweep's executor, with its first workers started now so that their imports overlap this
+    process's own (torch, model validation); a missing extra or a bad device is a usage error."""
+    from bench.run.executors import ExecutorUnavailable, RunContext, executor_from_settings
+    from bench.run.placement import PlacementError
+
+    context = RunContext(python=sys.executable, fresh_worker_per_config=args.fresh_workers,
+                         run_dir=results_path.parent)
+    try:
+        executor = executor_from_settings(sweep.executor, context)
+    except (ExecutorUnavailable, PlacementError) as exc:
+        raise UsageError(str(exc)) from exc
+    on_cpu = any(device in ("auto", "cpu") for device in sweep.devices)
+    executor.prestart(sweep.timing.max_memory_bytes if on_cpu else None)
+    return executor
 
 
 def _output_path(args: argparse.Namespace, run_id: str) -> Path:
@@ -189,13 +256,15 @@ def _output_path(args: argparse.Namespace, run_id: str) -> Path:
     return results
 
 
-def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None) -> int:
+def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None, run_id: str,
+               results_path: Path) -> int:
     import torch
 
     from bench.results.store import ResultStore, RunInfo, StorageError
     from bench.run.budget import BudgetPredictor
+    from bench.run.placement import PlacementError
     from bench.run.progress import Progress
-    from bench.run.session import RunnerError, make_run_id, run_configs
+    from bench.run.session import RunnerError, run_configs
 
     try:
         configs = sweep.expand(cuda_available=torch.cuda.is_available())
@@ -204,8 +273,6 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None
     if "auto" in sweep.devices:
         chosen = "cuda (a CUDA device is present)" if torch.cuda.is_available() else "cpu (no CUDA device found)"
         print(f"device auto -> {chosen}")
-    run_id = make_run_id()
-    results_path = _output_path(args, run_id)
     if args.dry_run:
         for c in configs:
             print(f"{c.variant:40s} device={c.device} dtype={c.dtype} mode={c.mode} causal={c.causal} "
@@ -216,7 +283,12 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None
     command = "python run_bench.py " + " ".join(shlex.quote(a) for a in args.argv)
     passes = sweep.timing.passes
     times = f" x {passes} passes" if passes > 1 else ""
+    try:
+        executor.check(configs)
+    except PlacementError as exc:
+        raise UsageError(str(exc)) from exc
     print(f"sweep {sweep.name}: {len(configs)} configurations{times} -> {results_path}")
+    print(f"executor {executor.describe()}")
     progress = Progress(len(configs) * passes)
     try:
         summary = run_configs(configs, ResultStore(results_path), run_id=run_id, resume=bool(args.resume),

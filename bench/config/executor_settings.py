@@ -74,7 +74,7 @@ class ExecutorSettings:
                                         f"{self.slurm_exclusive!r}")
         if self.placement == "exclusive" and self.per_device not in (None, 1):
             raise ExecutorSettingsError(f"executor.per_device {self.per_device} shares a device, which placement "
-                                        f"exclusive does not; set placement = \"packed\"")
+                                        f"exclusive does not; use placement packed (--placement packed)")
         if self.devices is not None and self.name != "local":
             raise ExecutorSettingsError(f"executor.devices applies to the local executor; {self.name} places "
                                         f"configurations on its own devices")

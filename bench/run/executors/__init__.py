@@ -64,6 +64,14 @@ class Executor:
         """This executor configured by a sweep's `[executor]` settings."""
         return cls(python=context.python, fresh_worker_per_config=context.fresh_worker_per_config)
 
+    def check(self, configs: Sequence[BenchConfig]) -> None:
+        """Raise bench.run.placement.PlacementError if this executor cannot run `configs` as its placement
+        promises (e.g. CPU configurations spread over several exclusive workers)."""
+
+    def describe(self) -> str:
+        """One line for the run's start: the executor, its placement and how many configurations run at once."""
+        return f"{self.name} ({self.slots} at a time)"
+
     def prestart(self, max_memory_bytes: int | None) -> None:
         """Start a worker early so its imports overlap the caller's start-up (optional)."""
 

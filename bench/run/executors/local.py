@@ -56,7 +56,7 @@ from bench.config.executor_settings import ExecutorSettings
 from bench.results.identity import ProbeSpec
 from bench.results.record import Placement, Record
 from bench.run.executors import Completed, Executor, RunContext, register_executor
-from bench.run.placement import CPU, DeviceSlot, parse_devices, visible_gpus, worker_slots
+from bench.run.placement import CPU, DeviceSlot, check_placement, parse_devices, visible_gpus, worker_slots
 from bench.run.process import Worker, WorkerExited, describe_exit
 from bench.run.protocol import probe_request, run_request
 
@@ -208,6 +208,14 @@ class LocalExecutor(Executor):
             devices = parse_devices(settings.devices, visible_gpus())
         return cls(context.python, fresh_worker_per_config=context.fresh_worker_per_config, devices=devices,
                    placement=settings.placement, per_device=settings.per_device)
+
+    def check(self, configs: Sequence[BenchConfig]) -> None:
+        check_placement(configs, [worker.slot for worker in self.workers], self.workers[0].placement)
+
+    def describe(self) -> str:
+        devices = ", ".join(dict.fromkeys(worker.slot.name for worker in self.workers))
+        workers = "1 worker" if self.slots == 1 else f"{self.slots} workers at once"
+        return f"local, placement {self.workers[0].placement}: {workers} on {devices}"
 
     @property
     def fingerprint(self) -> dict | None:
