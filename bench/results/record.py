@@ -4,7 +4,7 @@ Statuses: `ok` (measured), `oom` (out of memory), `error` (crashed; `error` hold
 `timeout` (exceeded its time limit) and `skipped` (not run; `prediction` says why).
 
 What was measured lives in typed parts (`Timing`, `Memory`, `Flops`, `Compilation` for compiled
-configurations; `Prediction` for skipped ones),
+configurations; `Prediction` for skipped ones; `Energy` when an energy pass ran; `Placement`),
 each of which names its table columns and computes them; `COLUMNS` is derived from them. Adding a
 measurement is one such part in PARTS plus its field on Record (see README, Development).
 """
@@ -167,6 +167,40 @@ class Prediction(Part):
 
 
 @dataclass(frozen=True)
+class Energy(Part):
+    """One call's energy from a hardware counter (bench.measure.energy.EnergyResult's fields): gross, and net of
+    the idle power measured just before; every figure None when `source` is "unavailable" (`reason` says why).
+    `before` and `after` are the device's clocks, temperature and power around the window."""
+
+    name: ClassVar[str] = "energy"
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "energy_source", "energy_j_per_call", "energy_net_j_per_call", "energy_j_per_token",
+        "energy_net_j_per_token", "energy_idle_w", "energy_window_s", "energy_calls", "energy_reason",
+        "gpu_temperature_c", "gpu_power_w", "gpu_sm_clock_mhz")
+
+    source: str | None = None
+    reason: str = ""
+    window_s: float | None = None
+    calls: int | None = None
+    idle_w: float | None = None
+    gross_j_per_call: float | None = None
+    net_j_per_call: float | None = None
+    gross_j_per_token: float | None = None
+    net_j_per_token: float | None = None
+    before: dict | None = None
+    after: dict | None = None
+
+    def columns(self, record: Record) -> dict:
+        after = self.after or {}
+        return {"energy_source": self.source, "energy_j_per_call": self.gross_j_per_call,
+                "energy_net_j_per_call": self.net_j_per_call, "energy_j_per_token": self.gross_j_per_token,
+                "energy_net_j_per_token": self.net_j_per_token, "energy_idle_w": self.idle_w,
+                "energy_window_s": self.window_s, "energy_calls": self.calls, "energy_reason": self.reason or None,
+                "gpu_temperature_c": after.get("temperature_c"), "gpu_power_w": after.get("power_w"),
+                "gpu_sm_clock_mhz": after.get("sm_clock_mhz")}
+
+
+@dataclass(frozen=True)
 class Placement(Part):
     """Where a configuration ran: the executor, the placement policy, the host and the device it was given,
     and the attempts it took (an executor that retries a crashed task lists the earlier failures)."""
@@ -187,7 +221,7 @@ class Placement(Part):
         return {name: getattr(self, name) for name in self.COLUMNS}
 
 
-PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Compilation, Prediction, Placement)
+PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Compilation, Prediction, Energy, Placement)
 IDENTITY_COLUMNS = ("key", "run_id", "pass", "variant", "model", "options", "batch", "seq_len", "d_model", "n_heads",
                     "causal", "dtype", "device", "mode", "scope", "compile", "tf32", "status", "error")
 OTHER_COLUMNS = ("kernel", "param_count", "complexity_time", "complexity_memory", "env_id", "device_name")
@@ -201,8 +235,8 @@ class Record:
     """Everything measured (or why nothing was) for one BenchConfig.
 
     The parts may be given as their JSON objects; they are converted to Timing, Memory, Flops,
-    Compilation, Prediction and Placement. `complexity` is the layer's declared {"time": class, "memory": class} in
-    sequence length.
+    Compilation, Prediction, Energy and Placement; a stored line without one (older results) leaves it
+    None. `complexity` is the layer's declared {"time": class, "memory": class} in sequence length.
     """
 
     config: BenchConfig
@@ -219,6 +253,7 @@ class Record:
     complexity: dict | None = None
     error: str | None = None
     prediction: Prediction | None = None
+    energy: Energy | None = None
     placement: Placement | None = None
     timestamp: float | None = None
     duration_s: float | None = None

@@ -11,9 +11,14 @@ options), the identity fields `model`, `options` (JSON), `batch`, `seq_len`, `d_
 (above the pre-run baseline), `weights_bytes`, `inputs_bytes`, `cuda_peak_allocated_bytes`,
 `cuda_peak_reserved_bytes`, `nvml_process_bytes` and `memory_method`; FLOPs per call `flops_analytic`,
 `flops_analytic_elementwise`, `flops_counted` (FlopCounterMode), `flops_per_s`, `flops_agree`;
-`predicted_s`/`predicted_bytes`/`skip_reason` (for skipped configurations); then `kernel`,
-`param_count`, the layer's declared `complexity_time`/`complexity_memory` in sequence length, `env_id`,
-`device_name`, `timestamp` (Unix time) and `duration_s` (wall time of the whole measurement).
+`predicted_s`/`predicted_bytes`/`skip_reason` (for skipped configurations); energy per call
+(bench.measure.energy, where an energy pass ran) `energy_source` (nvml_counter, rapl or unavailable),
+`energy_j_per_call` (gross), `energy_net_j_per_call` (less the idle power just before), the same per token
+`energy_j_per_token`/`energy_net_j_per_token`, `energy_idle_w`, `energy_window_s`, `energy_calls`,
+`energy_reason` (why there are no figures) and the GPU's `gpu_temperature_c`, `gpu_power_w` and
+`gpu_sm_clock_mhz` after the window; where it ran `executor`, `placement`, `host`, `slot`, `device_uuid`,
+`attempts`; then `kernel`, `param_count`, the layer's declared `complexity_time`/`complexity_memory` in
+sequence length, `env_id`, `device_name`, `timestamp` (Unix time) and `duration_s` (wall time of the whole measurement).
 
 After them come `hardware` (`bench.results.identity.hardware_key` of the row's environment and device,
 None when the environment is unknown), `probe_flops_per_s` (the machine-speed probe's matmul rate at

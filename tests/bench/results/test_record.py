@@ -56,3 +56,32 @@ def test_unknown_status_and_schema_are_refused():
 def test_non_finite_numbers_never_reach_the_file():
     with pytest.raises(ValueError):
         _record(extra={"x": float("nan")}).to_line()
+
+
+ENERGY = {"source": "nvml_counter", "window_s": 5.02, "calls": 510, "idle_w": 60.0, "gross_j_per_call": 3.5,
+          "net_j_per_call": 2.9, "gross_j_per_token": 3.5 / 128, "net_j_per_token": 2.9 / 128,
+          "before": {"temperature_c": 40.0}, "after": {"sm_clock_mhz": 1980.0, "temperature_c": 55.0,
+                                                      "power_w": 350.0}}
+
+
+def test_energy_round_trips_and_fills_its_columns():
+    record = _record(energy=ENERGY)
+    assert Record.from_json(json.loads(record.to_line())) == record
+    row = record.row()
+    assert (row["energy_source"], row["energy_j_per_call"], row["energy_net_j_per_call"]) == ("nvml_counter", 3.5, 2.9)
+    assert row["energy_net_j_per_token"] == pytest.approx(2.9 / 128) and row["energy_idle_w"] == 60.0
+    assert (row["gpu_temperature_c"], row["gpu_power_w"], row["gpu_sm_clock_mhz"]) == (55.0, 350.0, 1980.0)
+    assert row["energy_reason"] is None
+
+
+def test_unavailable_energy_keeps_its_reason_and_no_figures():
+    row = _record(energy={"source": "unavailable", "reason": "no RAPL: /sys/class/powercap does not exist"}).row()
+    assert row["energy_source"] == "unavailable" and "no RAPL" in row["energy_reason"]
+    assert row["energy_j_per_token"] is None and row["gpu_power_w"] is None
+
+
+def test_a_line_written_before_energy_existed_still_loads():
+    data = _record().to_json()
+    del data["energy"]
+    record = Record.from_json(data)
+    assert record.energy is None and record.row()["energy_source"] is None
