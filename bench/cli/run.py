@@ -40,7 +40,7 @@ EXECUTOR_FLAGS = ("devices", "placement", "per_device", "retries", "ray_address"
 # Flags that change the sweep, by the name of their Overrides field.
 OVERRIDE_FLAGS = ("models", "seq_len", "batch", "d_model", "n_heads", "tokens", "kind", "device", "dtype", "mode",
                   "causal", "compile", "tf32", "scope", "warmup", "min_repeats", "max_repeats", "budget_s", "timeout_s",
-                  "max_memory", "threads", "passes", "seed", "max_call_s", "budget_memory")
+                  "max_memory", "threads", "passes", "seed", "energy", "max_call_s", "budget_memory")
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -111,6 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                 "verdicts use the spread between passes (presets set their "
                                                 "own, e.g. quick 3)")
     tim.add_argument("--seed", type=int, help="seed of the pass orders, weights and inputs (default 0)")
+    tim.add_argument("--energy", action=argparse.BooleanOptionalAction, default=None,
+                     help="an energy pass per configuration: NVML on CUDA, RAPL on the CPU where readable "
+                          "(--no-energy skips it; default on)")
     tim.add_argument("--max-call-s", type=float, help="skip configurations predicted slower than this per call")
     tim.add_argument("--budget-memory", help="skip configurations predicted to need more memory, e.g. 6GiB")
     out = run.add_argument_group("output")

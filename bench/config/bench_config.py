@@ -31,7 +31,7 @@ def variant_name(model: str, options: Mapping | str | None) -> str:
 
 
 # Fields added after results were first stored, with the value every older line implies.
-_ADDED_FIELDS = {"pass_index": 0, "compile": "eager", "tf32": False}
+_ADDED_FIELDS = {"pass_index": 0, "compile": "eager", "tf32": False, "energy": False}
 
 
 class ConfigError(ValueError):
@@ -47,7 +47,8 @@ class BenchConfig:
     `pass_index` is which replicated pass over the sweep this measurement belongs to: pass 0 also takes
     the cold call, memory and FLOPs; later passes repeat only the timed samples. `compile` runs the layer
     eagerly or through torch.compile (COMPILE_MODES); `tf32` lets float32 matmuls and convolutions on CUDA
-    use TensorFloat-32 (it applies to CUDA float32 only).
+    use TensorFloat-32 (it applies to CUDA float32 only). `energy` adds an energy pass (bench.measure.energy)
+    in the first replicated pass: measurement policy like the timing fields, not part of the identity.
     """
 
     model: str
@@ -72,6 +73,7 @@ class BenchConfig:
     pass_index: int = 0
     compile: str = "eager"
     tf32: bool = False
+    energy: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -106,7 +108,10 @@ class BenchConfig:
             raise ConfigError(f"options must be JSON values (numbers, strings, booleans): {exc}") from exc
 
     def _check_execution(self) -> None:
-        """How the layer runs: a known compile mode, CUDA graphs on CUDA only, TF32 for CUDA float32 only."""
+        """How the layer runs: a known compile mode, CUDA graphs on CUDA only, TF32 for CUDA float32 only; and
+        whether an energy pass runs (true or false)."""
+        if not isinstance(self.energy, bool):
+            raise ConfigError(f"energy must be true or false, got {self.energy!r}")
         if self.compile not in COMPILE_MODES:
             raise ConfigError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if self.compile == "inductor-cudagraphs" and self.device != "cuda":
@@ -140,8 +145,8 @@ class BenchConfig:
     def digest(self) -> str:
         """A checksum of every field (the `key` of a stored result line).
 
-        Fields at the value they had before they existed (pass_index 0, compile eager, tf32 false) are left
-        out, so lines written before them keep their key.
+        Fields at the value they had before they existed (pass_index 0, compile eager, tf32 false, energy
+        false) are left out, so lines written before them keep their key.
         """
         data = self.to_dict()
         for name, before in _ADDED_FIELDS.items():

@@ -55,7 +55,7 @@ def test_the_digest_of_pass_0_eager_no_tf32_is_the_digest_of_a_configuration_wri
     import json
 
     config = _config(options={"k": 16}, seed=3)
-    older = {k: v for k, v in config.to_dict().items() if k not in ("pass_index", "compile", "tf32")}
+    older = {k: v for k, v in config.to_dict().items() if k not in ("pass_index", "compile", "tf32", "energy")}
     blob = json.dumps(older, sort_keys=True, separators=(",", ":"))
     assert config.pass_index == 0
     assert config.digest() == hashlib.sha1(blob.encode()).hexdigest()[:16]
@@ -96,7 +96,19 @@ def test_compiled_and_tf32_configurations_have_their_own_digest():
     ({"tf32": True, "device": "cpu"}, "tf32 applies to float32 on CUDA only"),
     ({"tf32": True, "device": "cuda", "dtype": "bfloat16"}, "tf32 applies to float32 on CUDA only"),
     ({"tf32": "yes"}, "tf32 must be true or false"),
+    ({"energy": "yes"}, "energy must be true or false"),
 ])
 def test_compile_and_tf32_are_validated(fields, words):
     with pytest.raises(ConfigError, match=words):
         _config(**fields)
+
+
+def test_energy_is_measurement_policy_not_identity():
+    from bench.results.identity import ConfigKey
+
+    plain, measured = _config(), _config(energy=True)
+    assert measured.digest() != plain.digest()
+    assert ConfigKey.from_dict(measured.to_dict()) == ConfigKey.from_dict(plain.to_dict())
+    assert BenchConfig.from_dict(measured.to_dict()) == measured
+    older = {k: v for k, v in plain.to_dict().items() if k != "energy"}
+    assert BenchConfig.from_dict(older) == plain
