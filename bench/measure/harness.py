@@ -17,7 +17,8 @@ Output contract: the first call checks that the layer returns a tensor of the in
 are all finite; anything else raises `OutputContractError`, recorded as an `error` with that reason.
 
 Then the passes of `bench.measure.passes` run in order: timing (its cold call first; the only timed
-pass), then memory with the FLOPs counted in the same call (see bench.measure.flops for the counts);
+pass), then memory with the FLOPs counted in the same call (see bench.measure.flops for the counts),
+then, when `config.energy` is set, energy over a window of the timed step (bench.measure.passes.energy);
 in replicated passes after the first (`config.pass_index > 0`) only the timing pass runs.
 The record's `env_id` is left for the run session to set: the environment is the worker's, not the
 configuration's.

@@ -174,8 +174,8 @@ def test_cuda_measurement_uses_events_and_the_allocator(mode):
     assert_round_trips(record)
 
 
-def test_the_registered_passes_run_compile_then_timing_then_memory_with_the_flops():
-    assert [p.name for p in passes()] == ["compile", "timing", "memory"]
+def test_the_registered_passes_run_compile_then_timing_then_memory_with_the_flops_then_energy():
+    assert [p.name for p in passes()] == ["compile", "timing", "memory", "energy"]
     with pytest.raises(ValueError, match="registered twice"):
         register_pass(type(passes()[0]))
 
@@ -249,7 +249,7 @@ def test_the_output_is_checked_on_the_first_call_only(monkeypatch):
 
 
 def test_passes_after_the_first_run_only_the_compile_and_timing_passes():
-    assert [p.name for p in passes(0)] == ["compile", "timing", "memory"]
+    assert [p.name for p in passes(0)] == ["compile", "timing", "memory", "energy"]
     assert [p.name for p in passes(1)] == ["compile", "timing"]
     assert [p.name for p in passes(5)] == ["compile", "timing"]
 
