@@ -7,7 +7,7 @@ columns, where
 - `median_s` is the median of the ok passes' medians, `pass_medians_s` those medians in pass order and
   `n_passes` their number; `samples_s`, `n_samples`, `iqr_s`, `p10_s`, `p90_s` pool the ok passes'
   samples (for display: they are autocorrelated and must not drive an interval);
-- memory, FLOPs and the cold call come from the first pass, the only one that measures them, and
+- memory, FLOPs, energy and the cold call come from the first pass, the only one that measures them, and
   `flops_per_s`, `tokens_per_s` and `gemm_fraction` (flops_per_s over the machine-speed probe's rate,
   `probe_flops_per_s`) are recomputed from the median;
 - `overhead_bound` and `overhead_reason` say whether the call is dominated by a fixed cost

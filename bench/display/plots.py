@@ -1,5 +1,5 @@
 """Figures of a results table as PNG files: time and memory against sequence length, batch and width,
-speed-up over SDPA, and counted work against measured time.
+speed-up over SDPA, counted work against measured time, and energy per token against sequence length.
 
 One figure per `Panel` (device, hardware, dtype, mode: a series' identity less causality and scope)
 and, along seq_len, per coupling (fixed batch or fixed tokens). Lines are medians with an interquartile
@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
+from bench.analysis.energy import energy_table  # noqa: E402
 from bench.analysis.replicates import combined  # noqa: E402
 from bench.analysis.series import Series, iter_series, sample_list  # noqa: E402
 from bench.results.identity import HARDWARE_FIELD, ConfigKey, SeriesKey  # noqa: E402
@@ -264,6 +265,42 @@ def _flops_figures(df: pd.DataFrame, outdir: Path) -> list[Path]:
     return written
 
 
+def _energy_figures(df: pd.DataFrame, outdir: Path) -> list[Path]:
+    """Energy per token against seq_len (bench.analysis.energy), gross solid and net of idle power dashed,
+    one line per series (single points too), per panel; nothing without energy figures."""
+    table = energy_table(df)
+    if table.empty:
+        return []
+    colors = _colors(table)
+    panels: dict[Panel, list[Series]] = {}
+    for series in iter_series(table, "seq_len", include_singletons=True):
+        panels.setdefault(Panel.of(series.key), []).append(series)
+    written = []
+    for panel, series_list in sorted(panels.items(), key=lambda item: item[0]):
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        variants = [s.key.variant for s in series_list]
+        for series in series_list:
+            variant, frame = series.key.variant, series.frame
+            label = variant if variants.count(variant) == 1 else f"{variant} ({series.fixed_label})"
+            x = frame["seq_len"].to_numpy(dtype=float)
+            ax.plot(x, frame["energy_j_per_token"].to_numpy(dtype=float), marker="o", markersize=3,
+                    color=colors[variant], label=label)
+            net = frame["energy_net_j_per_token"].to_numpy(dtype=float)
+            shown = net > 0  # a log axis cannot show a net figure at or below zero
+            if shown.any():
+                ax.plot(x[shown], net[shown], linestyle="--", linewidth=1, color=colors[variant])
+        ax.plot([], [], linestyle="--", linewidth=1, color="black", label="dashed: net of idle power")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(AXIS_LABELS["seq_len"])
+        ax.set_ylabel("energy per token (J): per call / (B x N)")
+        ax.set_title(panel.title("Energy per token vs seq_len"), fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7)
+        written.append(_save(fig, outdir / f"energy_vs_seq_len_{panel.slug()}.png"))
+    return written
+
+
 def make_plots(df: pd.DataFrame, outdir: str | Path) -> list[Path]:
     """Write every plot the data supports into `outdir` (created if needed); returns the files written.
 
@@ -281,4 +318,5 @@ def make_plots(df: pd.DataFrame, outdir: str | Path) -> list[Path]:
     written += _sweep_figures(df, out, "d_model", "median_s")
     written += _speedup_figures(df, out, "sdpa")
     written += _flops_figures(df, out)
+    written += _energy_figures(df, out)
     return written
