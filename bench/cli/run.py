@@ -231,6 +231,18 @@ def run_command(args: argparse.Namespace) -> int:
             executor.kill()
 
 
+def _on_cuda(sweep: Sweep) -> bool:
+    """Whether the sweep measures on CUDA. Another executor's nodes may have GPUs this machine (a login
+    node) lacks, so there `device cuda` is taken as asked, and only `auto` looks at this machine."""
+    if "cuda" in sweep.devices:
+        return True
+    if "auto" not in sweep.devices:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _start_executor(args: argparse.Namespace, sweep: Sweep, results_path: Path) -> Executor:
     """The sweep's executor, with its first workers started now so that their imports overlap this
     process's own (torch, model validation); a missing extra or a bad device is a usage error."""
@@ -238,7 +250,8 @@ def _start_executor(args: argparse.Namespace, sweep: Sweep, results_path: Path) 
     from bench.run.placement import PlacementError
 
     context = RunContext(python=sys.executable, fresh_worker_per_config=args.fresh_workers,
-                         run_dir=results_path.parent)
+                         run_dir=results_path.parent,
+                         on_cuda=sweep.executor.name != "local" and _on_cuda(sweep))
     try:
         executor = executor_from_settings(sweep.executor, context)
     except (ExecutorUnavailable, PlacementError) as exc:
@@ -270,7 +283,8 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None
     from bench.run.session import RunnerError, run_configs
 
     try:
-        configs = sweep.expand(cuda_available=torch.cuda.is_available())
+        remote = sweep.executor.name != "local"  # its nodes have the GPUs, not necessarily this machine
+        configs = sweep.expand(cuda_available=torch.cuda.is_available() or (remote and "cuda" in sweep.devices))
     except SweepError as exc:
         raise UsageError(str(exc)) from exc
     if "auto" in sweep.devices:

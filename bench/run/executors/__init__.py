@@ -19,7 +19,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -50,7 +50,7 @@ class RunContext:
     python: str = sys.executable
     fresh_worker_per_config: bool = False
     run_dir: Path = Path(".")
-    configs: Sequence[BenchConfig] = field(default=(), compare=False)
+    on_cuda: bool = False  # the sweep measures on CUDA (GPUs to ask a scheduler for)
 
 
 class Executor:
