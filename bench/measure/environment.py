@@ -96,6 +96,22 @@ def visible_gpu_uuid() -> str | None:
         return None
 
 
+def gpu_neighbours(uuid: str | None, own_pids: set[int]) -> int | None:
+    """How many compute processes other than `own_pids` hold the GPU with this UUID now (NVML), or None
+    where that cannot be read (no GPU, no NVML, or a container that hides other processes' ids)."""
+    if uuid is None:
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByUUID(uuid)
+        processes = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    except Exception:  # any NVML failure: unknown, not zero
+        return None
+    return sum(1 for proc in processes if proc.pid not in own_pids)
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

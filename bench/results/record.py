@@ -206,7 +206,8 @@ class Placement(Part):
     and the attempts it took (an executor that retries a crashed task lists the earlier failures)."""
 
     name: ClassVar[str] = "placement"
-    COLUMNS: ClassVar[tuple[str, ...]] = ("executor", "placement", "host", "slot", "device_uuid", "attempts")
+    COLUMNS: ClassVar[tuple[str, ...]] = ("executor", "placement", "host", "slot", "device_uuid", "attempts",
+                                          "others_on_device")
 
     executor: str | None = None
     placement: str | None = None
@@ -216,6 +217,7 @@ class Placement(Part):
     cuda_visible_devices: str | None = None
     attempts: int = 1
     retried: list = field(default_factory=list)
+    others_on_device: int | None = None  # other processes on its GPU as it started (NVML; None: unknown)
 
     def columns(self, record: Record) -> dict:
         return {name: getattr(self, name) for name in self.COLUMNS}

@@ -36,6 +36,12 @@ def render(ctx: ReportContext) -> str:
     table = markdown_table(("host", "device", "GPU UUID", "records"),
                            [(host, slot, uuid, len(rows)) for (host, slot, uuid), rows in groups])
     parts = ["## Where it ran", "\n".join(lines), table]
+    others = pd.to_numeric(ran.get("others_on_device"), errors="coerce")
+    crowded = ran[(ran["placement"] == "exclusive") & (others > 0)] if others is not None else ran.iloc[:0]
+    if len(crowded):
+        parts.append(f"**Warning**: {len(crowded)} exclusive record(s) started with another process on their GPU "
+                     f"(NVML; up to {int(others.max())}), from outside this run: those numbers include its "
+                     f"interference.")
     retried = ran[pd.to_numeric(ran["attempts"], errors="coerce").fillna(1) > 1]
     if len(retried):
         parts.append(f"{len(retried)} record(s) needed more than one attempt (a crashed task was run again): "

@@ -123,7 +123,7 @@ class DeviceWorker:
         """Measure `config` in a worker; a failure kills that worker and comes back as a failure Record."""
         worker = self.start_for(config)
         self.worker_used = True
-        self.where = self._placement(worker)
+        self.where = self._placement(worker, config)
         request = run_request(config)
         key = request["key"]
         started, clock = time.time(), time.monotonic()
@@ -175,11 +175,18 @@ class DeviceWorker:
         return Record(config=config, status=status, error=error, timestamp=started,
                       duration_s=time.monotonic() - clock, extra=extra or {}, placement=self.where)
 
-    def _placement(self, worker: Worker) -> Placement:
+    def _placement(self, worker: Worker, config: BenchConfig) -> Placement:
+        """Where `config` is about to run; for a CUDA configuration, with the other processes on its GPU."""
         hello = worker.hello
+        uuid = hello.get("gpu_uuid")
+        others = None
+        if config.device == "cuda":  # imported here: bench.measure.environment imports torch
+            from bench.measure.environment import gpu_neighbours
+
+            others = gpu_neighbours(uuid, {worker.proc.pid})
         return Placement(executor=self.executor, placement=self.placement, host=hello.get("host"),
-                         slot=self.slot.name, device_uuid=hello.get("gpu_uuid"),
-                         cuda_visible_devices=hello.get("cuda_visible_devices"))
+                         slot=self.slot.name, device_uuid=uuid, cuda_visible_devices=hello.get("cuda_visible_devices"),
+                         others_on_device=others)
 
 
 @register_executor

@@ -27,3 +27,12 @@ def test_packed_results_are_flagged_as_measured_under_interference(tmp_path):
     assert "**exclusive**" in text and "one configuration per device at a time" in text
     assert "| node1 | cuda:0 | - |" in text and "| node1 | cuda:1 | - |" in text
     assert "1 record(s) needed more than one attempt" in text and "(3 attempts)" in text
+
+
+def test_an_exclusive_record_that_shared_its_gpu_with_another_process_is_warned_about(tmp_path):
+    df = standard_frame()
+    df["executor"], df["host"], df["slot"], df["device_uuid"], df["attempts"] = "local", "n", "cuda:0", "GPU-1", 1
+    df["placement"], df["others_on_device"] = "exclusive", 0
+    assert "Warning" not in render(_ctx(df, tmp_path))
+    df.loc[df.index[:2], "others_on_device"] = 1
+    assert "**Warning**: 2 exclusive record(s) started with another process on their GPU" in render(_ctx(df, tmp_path))

@@ -113,3 +113,23 @@ def test_fingerprint_does_not_initialise_cuda_so_the_caller_can_still_fork():
     done = subprocess.run([sys.executable, "-c", code], cwd=environment.REPO_DIR, capture_output=True,
                           text=True, timeout=120, check=True)
     assert done.stdout.split() == ["True", "False"]
+
+
+def test_gpu_neighbours_counts_other_compute_processes_and_is_unknown_without_nvml(monkeypatch):
+    import sys
+    import types
+
+    from bench.measure.environment import gpu_neighbours
+
+    assert gpu_neighbours(None, set()) is None
+    procs = [types.SimpleNamespace(pid=pid) for pid in (10, 11, 12)]
+    fake = types.SimpleNamespace(nvmlInit=lambda: None, nvmlDeviceGetHandleByUUID=lambda uuid: uuid,
+                                 nvmlDeviceGetComputeRunningProcesses=lambda handle: procs)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert gpu_neighbours("GPU-1", {11}) == 2
+
+    def broken():
+        raise RuntimeError("NVML Shared Library Not Found")
+
+    monkeypatch.setitem(sys.modules, "pynvml", types.SimpleNamespace(nvmlInit=broken))
+    assert gpu_neighbours("GPU-1", set()) is None
