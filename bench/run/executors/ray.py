@@ -70,12 +70,12 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, python: str = sys.executable, *, fresh_worker_per_config: bool = True,
-                 address: str | None = None, placement: str = "exclusive", per_device: int | None = None,
+    def __init__(self, *, address: str | None = None, placement: str = "exclusive", per_device: int | None = None,
                  retries: int = 2, gpus_per_task: float | None = None,
                  task: Callable[[dict, str, str], str] = measure_in_task) -> None:
         """`gpus_per_task` overrides the GPUs each task asks for (default: 1/per_device for CUDA
-        configurations, none for CPU ones); `task` is the function Ray runs (tests swap in crashing ones)."""
+        configurations, none for CPU ones); `task` is the function Ray runs (tests swap in crashing ones).
+        Every task measures in a fresh worker with the Python of the node it runs on."""
         self.ray = import_ray()
         self.owns_ray = not self.ray.is_initialized()
         if self.owns_ray:  # a local instance binds the loopback interface only
@@ -95,7 +95,7 @@ class RayExecutor(Executor):
 
     @classmethod
     def from_settings(cls, settings: ExecutorSettings, context: RunContext) -> RayExecutor:
-        return cls(context.python, address=settings.ray_address, placement=settings.placement,
+        return cls(address=settings.ray_address, placement=settings.placement,
                    per_device=settings.per_device, retries=settings.retries)
 
     def _slots(self) -> int:

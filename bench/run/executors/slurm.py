@@ -80,8 +80,7 @@ class SlurmExecutor(Executor):
 
     name = "slurm"
 
-    def __init__(self, python: str = sys.executable, *, fresh_worker_per_config: bool = True,
-                 folder: str | Path = "slurm", cluster: str = "slurm", placement: str = "exclusive",
+    def __init__(self, *, folder: str | Path = "slurm", cluster: str = "slurm", placement: str = "exclusive",
                  retries: int = 2, partition: str | None = None, time_min: int = 60, gpus_per_task: int = 0,
                  cpus_per_task: int | None = None, array_parallelism: int = 16, exclusive: bool | None = None,
                  poll_s: float | None = None, task: Callable[[dict, str, str, str], None] = measure_to_shard) -> None:
@@ -118,7 +117,7 @@ class SlurmExecutor(Executor):
         if gpus is None:
             gpus = 1 if context.on_cuda else 0
         folder = settings.slurm_folder or context.run_dir / "slurm"
-        return cls(context.python, folder=folder, cluster=settings.slurm_cluster, placement=settings.placement,
+        return cls(folder=folder, cluster=settings.slurm_cluster, placement=settings.placement,
                    retries=settings.retries, partition=settings.slurm_partition, time_min=settings.slurm_time_min,
                    gpus_per_task=gpus, cpus_per_task=settings.slurm_cpus_per_task,
                    array_parallelism=settings.slurm_array_parallelism, exclusive=settings.slurm_exclusive)
