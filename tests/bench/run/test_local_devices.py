@@ -19,6 +19,11 @@ from bench.run.session import run_configs
 from tests.bench.run.test_session import ListExecutor, cheap, key_of
 
 
+def slow(seq_len: int):
+    """A configuration that takes about 0.6 s (three 0.2 s calls), long enough to overlap another."""
+    return cheap("Probe", seq_len=seq_len, min_repeats=3, max_repeats=3, options={"delay_s": 0.2})
+
+
 def _overlap(a: Record, b: Record) -> bool:
     return a.timestamp < b.timestamp + b.duration_s and b.timestamp < a.timestamp + a.duration_s
 
@@ -29,7 +34,7 @@ def two_gpu_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("devices") / "results.jsonl"
     slots = parse_devices("cuda:0,cuda:1", visible=2)
     executor = LocalExecutor(devices=slots)
-    configs = [cheap("Probe", seq_len=n, min_repeats=3, max_repeats=3, options={"delay_s": 0.2}) for n in (8, 9, 10, 11)]
+    configs = [slow(n) for n in (8, 9, 10, 11)]
     summary = run_configs(configs, ResultStore(path), run_id="two", executor=executor, probe=False)
     return summary, ResultStore(path).read().records
 
@@ -56,7 +61,7 @@ def test_the_slots_measure_at_the_same_time_in_separate_processes(two_gpu_run):
 def test_packed_placement_runs_several_workers_on_one_device(tmp_path):
     executor = LocalExecutor(placement="packed")
     assert executor.slots == 2
-    configs = [cheap("Probe", seq_len=n, min_repeats=3, max_repeats=3, options={"delay_s": 0.2}) for n in (8, 9, 10, 11)]
+    configs = [slow(n) for n in (8, 9, 10, 11)]
     run_configs(configs, ResultStore(tmp_path / "r.jsonl"), run_id="packed", executor=executor, probe=False)
     records = ResultStore(tmp_path / "r.jsonl").read().records
     assert {r.placement.placement for r in records} == {"packed"}
