@@ -189,6 +189,19 @@ class DeviceWorker:
                          others_on_device=others)
 
 
+def measure_isolated(config: dict, slot: DeviceSlot, executor: str, placement: str) -> dict:
+    """Measure one configuration in a fresh worker subprocess started here (what a remote executor's task
+    runs): {"record": Record JSON, "environment": the worker's fingerprint}. A worker that cannot start
+    raises WorkerError, as locally."""
+    worker = DeviceWorker(sys.executable, fresh_worker_per_config=True, slot=slot, executor=executor,
+                          placement=placement)
+    try:
+        record = worker.run(BenchConfig.from_dict(config))
+    finally:
+        worker.kill()
+    return {"record": record.to_json(), "environment": worker.fingerprint}
+
+
 @register_executor
 class LocalExecutor(Executor):
     """Runs configurations in local worker processes: one at a time, or one per device slot at once."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -32,7 +31,7 @@ from bench.config import BenchConfig
 from bench.config.executor_settings import ExecutorSettings
 from bench.results.record import Placement, Record
 from bench.run.executors import Completed, Executor, ExecutorUnavailable, RunContext, register_executor
-from bench.run.executors.local import DeviceWorker
+from bench.run.executors.local import measure_isolated
 from bench.run.placement import DeviceSlot, per_device_count
 from bench.run.process import worker_environment
 
@@ -46,13 +45,7 @@ def measure_in_task(config: dict, placement: str, pythonpath: str) -> str:
 
     gpus = ",".join(str(g) for g in ray.get_gpu_ids())
     slot = DeviceSlot(f"ray-gpu:{gpus}" if gpus else "ray-cpu", {"PYTHONPATH": pythonpath})
-    worker = DeviceWorker(sys.executable, fresh_worker_per_config=True, slot=slot, executor="ray",
-                          placement=placement)
-    try:
-        record = worker.run(BenchConfig.from_dict(config))
-    finally:
-        worker.kill()
-    return json.dumps({"record": record.to_json(), "environment": worker.fingerprint})
+    return json.dumps(measure_isolated(config, slot, "ray", placement))
 
 
 def import_ray():

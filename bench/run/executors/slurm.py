@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 import traceback
 from collections import deque
@@ -36,7 +35,7 @@ from bench.config import BenchConfig
 from bench.config.executor_settings import ExecutorSettings
 from bench.results.record import Placement, Record
 from bench.run.executors import Completed, Executor, ExecutorUnavailable, RunContext, register_executor
-from bench.run.executors.local import DeviceWorker
+from bench.run.executors.local import measure_isolated
 from bench.run.placement import DeviceSlot
 from bench.run.process import worker_environment
 
@@ -51,15 +50,10 @@ def measure_to_shard(config: dict, shard: str, placement: str, pythonpath: str) 
     job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID") or "local"
     task = os.environ.get("SLURM_ARRAY_TASK_ID")
     slot = DeviceSlot(f"slurm:{job}_{task}" if task else f"slurm:{job}", {"PYTHONPATH": pythonpath})
-    worker = DeviceWorker(sys.executable, fresh_worker_per_config=True, slot=slot, executor="slurm",
-                          placement=placement)
     try:
-        record = worker.run(BenchConfig.from_dict(config))
-        payload = {"record": record.to_json(), "environment": worker.fingerprint}
+        payload = measure_isolated(config, slot, "slurm", placement)
     except BaseException as exc:  # a worker that cannot start: the shard says so, nothing is raised
         payload = {"error": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]}
-    finally:
-        worker.kill()
     tmp = Path(f"{shard}.tmp")
     tmp.write_text(json.dumps(payload, allow_nan=False))
     os.replace(tmp, shard)
