@@ -93,12 +93,7 @@ class BenchConfig:
         for name, allowed in (("dtype", DTYPES), ("device", DEVICES), ("mode", MODES), ("scope", SCOPES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if not self.budget_s > 0 or not self.timeout_s > 0:
-            raise ConfigError("budget_s and timeout_s must be positive numbers of seconds")
-        if self.max_memory_bytes is not None and self.max_memory_bytes <= 0:
-            raise ConfigError(f"max_memory_bytes must be positive, got {self.max_memory_bytes}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        self._check_limits()
         self._check_execution()
         if not isinstance(self.options, dict):
             raise ConfigError(f"options must be a mapping of option name to value, got {self.options!r}")
@@ -106,6 +101,17 @@ class BenchConfig:
             json.dumps(self.options, sort_keys=True)
         except TypeError as exc:
             raise ConfigError(f"options must be JSON values (numbers, strings, booleans): {exc}") from exc
+
+    def _check_limits(self) -> None:
+        """Seconds are numbers (not booleans), memory caps and thread counts positive integers."""
+        for name in ("budget_s", "timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        for name in ("max_memory_bytes", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
     def _check_execution(self) -> None:
         """How the layer runs: a known compile mode, CUDA graphs on CUDA only, TF32 for CUDA float32 only; and

@@ -60,11 +60,22 @@ class Timing:
     energy: bool = True
 
     def __post_init__(self) -> None:
-        positive_int("timing.passes", self.passes)
+        """Types first: a boolean is not a number and a float is not an integer (`threads = 1.5`, `timeout_s =
+        true` and `budget_s = "0.1"` are refused here, naming the field, not later by every configuration)."""
+        for name in ("min_repeats", "max_repeats", "passes"):
+            positive_int(f"timing.{name}", getattr(self, name))
+        if self.threads is not None:
+            positive_int("timing.threads", self.threads)
+        for name in ("warmup", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SweepError(f"timing.{name} must be an integer >= 0, got {value!r}")
+        for name in ("budget_s", "timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise SweepError(f"timing.{name} must be a positive number of seconds, got {value!r}")
         if not isinstance(self.energy, bool):
             raise SweepError(f"timing.energy must be true or false, got {self.energy!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise SweepError(f"timing.seed must be an integer >= 0, got {self.seed!r}")
 
 
 @dataclass(frozen=True)

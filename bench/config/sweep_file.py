@@ -86,7 +86,13 @@ def load_sweep(name_or_path: str | Path, overrides: Overrides | None = None) -> 
         raise SweepError(f"sweep {str(name_or_path)!r} is neither a preset ({', '.join(list_presets())}) "
                          f"nor an existing TOML file")
     try:
-        data = loads(path.read_text())
+        data = loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start:exc.start + 1]
+        raise SweepError(f"sweep file {path} is not UTF-8 text (byte {exc.start} is {bad!r}); TOML files are "
+                         f"UTF-8: save it as UTF-8") from exc
+    except OSError as exc:
+        raise SweepError(f"sweep file {path} cannot be read: {exc.strerror}") from exc
     except TOMLDecodeError as exc:
         raise SweepError(f"sweep file {path} is not valid TOML: {exc}") from exc
     if overrides is not None:
@@ -183,7 +189,8 @@ def _budget(table: dict) -> Budget:
     if unknown:
         raise SweepError(f"[budget] has unknown key(s) {', '.join(unknown)}; valid: max_call_s, max_memory")
     max_call = table.get("max_call_s")
-    if max_call is not None and not (isinstance(max_call, (int, float)) and max_call > 0):
+    number = isinstance(max_call, (int, float)) and not isinstance(max_call, bool)
+    if max_call is not None and not (number and max_call > 0):
         raise SweepError(f"budget.max_call_s must be a positive number of seconds, got {max_call!r}")
     memory = table.get("max_memory")
     return Budget(max_call_s=max_call, max_memory_bytes=size_field("budget.max_memory", memory) if memory else None)

@@ -37,6 +37,10 @@ def test_round_trip_through_a_dict():
     ({"mode": "eval"}, "mode must be one of"),
     ({"scope": "model"}, "scope must be one of"),
     ({"budget_s": 0}, "budget_s"),
+    ({"timeout_s": True}, "timeout_s must be a positive number of seconds, got True"),
+    ({"budget_s": "0.1"}, "budget_s must be a positive number of seconds, got '0.1'"),
+    ({"threads": 1.5}, "threads must be a positive integer, got 1.5"),
+    ({"max_memory_bytes": True}, "max_memory_bytes must be a positive integer, got True"),
     ({"min_repeats": 5, "max_repeats": 2}, "max_repeats"),
     ({"options": {"f": object()}}, "JSON values"),
 ])

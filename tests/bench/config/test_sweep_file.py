@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from bench.config import SweepError, list_presets, load_sweep, sweep_from_dict
@@ -72,3 +75,36 @@ def test_a_bad_passes_value_in_a_sweep_file_names_the_file_and_the_field(tmp_pat
                     'n_heads = 2\n[timing]\npasses = 0\n')
     with pytest.raises(SweepError, match=r"bad_passes\.toml: timing\.passes must be a positive integer, got 0"):
         load_sweep(path)
+
+
+def test_a_sweep_file_that_is_not_utf8_is_named_with_the_fix(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('name = "café"\n'.encode("latin-1"))
+    with pytest.raises(SweepError, match=r"latin1.toml is not UTF-8 text \(byte 11 is b'\\xe9'\).*save it as UTF-8"):
+        load_sweep(path)
+
+
+@pytest.mark.parametrize("timing, message", [
+    ({"threads": 1.5}, "timing.threads must be a positive integer, got 1.5"),
+    ({"threads": True}, "timing.threads must be a positive integer, got True"),
+    ({"timeout_s": True}, "timing.timeout_s must be a positive number of seconds, got True"),
+    ({"budget_s": True}, "timing.budget_s must be a positive number of seconds, got True"),
+    ({"budget_s": "0.1"}, "timing.budget_s must be a positive number of seconds, got '0.1'"),
+    ({"warmup": 1.0}, "timing.warmup must be an integer >= 0, got 1.0"),
+    ({"min_repeats": 2.5}, "timing.min_repeats must be a positive integer, got 2.5"),
+    ({"max_repeats": False}, "timing.max_repeats must be a positive integer, got False"),
+    ({"passes": 0}, "timing.passes must be a positive integer, got 0"),
+])
+def test_wrong_types_in_timing_are_refused_naming_the_field(timing, message, tmp_path):
+    path = tmp_path / "s.toml"
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in timing.items())
+    path.write_text(f'models = ["softmax"]\n[base]\nseq_len = 16\nbatch = 1\nd_model = 8\nn_heads = 1\n'
+                    f'[timing]\n{lines}\n')
+    with pytest.raises(SweepError, match=re.escape(message)):
+        load_sweep(path)
+
+
+def test_a_boolean_budget_is_not_a_number_of_seconds():
+    with pytest.raises(SweepError, match="budget.max_call_s must be a positive number of seconds, got True"):
+        sweep_from_dict({"models": ["softmax"], "base": {"seq_len": 16, "batch": 1, "d_model": 8, "n_heads": 1},
+                         "budget": {"max_call_s": True}})
