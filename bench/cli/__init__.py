@@ -9,6 +9,7 @@ live only here.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from bench.cli import compare, gate, list_models, report, run, selfcheck
@@ -27,9 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def join_negative_values(argv: list[str]) -> list[str]:
+    """`--max-memory -1GiB` as `--max-memory=-1GiB`: argparse takes a value that starts with a dash and is
+    not a plain number for a flag, and would say the option "expected one argument" instead of what is
+    wrong with the value. No option of this tool is a dash and a digit."""
+    joined: list[str] = []
+    for token in argv:
+        if joined and re.match(r"-\d", token) and joined[-1].startswith("--") and "=" not in joined[-1]:
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand (default `run quick`); the exit code."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = join_negative_values(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     argv = argv if argv else ["run", "quick"]
     args = parser.parse_args(argv)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,16 +29,37 @@ class LoadedResults:
     command: str
 
 
+def results_argument(given: str) -> Path:
+    """The results file a RESULTS argument names: the file, or a run folder's results.jsonl."""
+    path = Path(given)
+    if path.is_dir():
+        if not (path / "results.jsonl").is_file():
+            raise UsageError(f"{path} is a folder without a results.jsonl; give a results file or a run's folder")
+        return path / "results.jsonl"
+    if not path.exists():
+        raise UsageError(f"results file {path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a regular file; give a results.jsonl file")
+    return path
+
+
 def load_results_file(results_path: Path) -> LoadedResults:
     """Read a results file once; a file the store rejects is a UsageError. Rows of layers that carry no
     declared complexity (files from before records stored it) get the class the layer declares now."""
     from bench.results.store import ResultStore, StorageError
     from bench.results.table import read_file, records_table
 
-    try:
-        contents = read_file(results_path)
-    except StorageError as exc:
-        raise UsageError(str(exc)) from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            contents = read_file(results_path)
+        except StorageError as exc:
+            raise UsageError(str(exc)) from exc
+    if not contents.records:
+        raise UsageError(f"{results_path} holds no results: not a results.jsonl written by `run_bench.py run`, "
+                         f"or a run that stopped before its first configuration finished")
+    for warning in caught:  # a repaired torn line: said in one line, not as a Python warning
+        print(f"warning: {warning.message}", file=sys.stderr)
     info = ResultStore(results_path).run_info(contents)
     command = info.command if info else f"(the command that made {results_path} was not recorded)"
     table = with_declared_complexity(records_table(contents.records, contents.environments, contents.probes))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from bench.cli.common import EXIT_OK, UsageError, load_results_file
+from bench.cli.common import EXIT_OK, UsageError, load_results_file, results_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,10 +25,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from bench.analysis.compare import CompareError, compare
     from bench.display.compare import render_comparison
 
-    for path in (args.a, args.b):
-        if not Path(path).is_file():
-            raise UsageError(f"results file {path} does not exist")
-    a, b = (load_results_file(Path(path)).table for path in (args.a, args.b))
+    a, b = (load_results_file(results_argument(path)).table for path in (args.a, args.b))
     try:
         result = compare(a, b, force=args.force)
     except CompareError as exc:

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, with_declared_complexity
+from bench.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_OK,
+    UsageError,
+    results_argument,
+    with_declared_complexity,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,10 +25,11 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace) -> int:
     """Gate `args.results` against `args.baseline` under `args.policy` (None: the default policy), or
     write the baseline from them when `args.update_baseline`; print the report or the error."""
-    for path in args.results:
-        if not Path(path).is_file():
-            print(f"error: results file {path} does not exist", file=sys.stderr)
-            return EXIT_BAD_INPUT
+    try:
+        args.results = [str(results_argument(path)) for path in args.results]
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from bench.gate import GateError
     from bench.results.store import StorageError
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.cli.common import EXIT_OK, LoadedResults, UsageError, load_results_file
+from bench.cli.common import EXIT_OK, LoadedResults, UsageError, load_results_file, results_argument
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,17 +18,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Re-render report.md and plots from a results file.",
                          epilog="example:\n  python run_bench.py report reports/quick-cpu/results.jsonl",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    rep.add_argument("results", help="a results.jsonl file")
+    rep.add_argument("results", help="a results.jsonl file, or a run's folder holding one")
     rep.add_argument("--out", help="folder for the report (default: the results file's folder)")
     rep.set_defaults(func=report_command)
 
 
 def report_command(args: argparse.Namespace) -> int:
-    results = Path(args.results)
-    if not results.is_file():
-        raise UsageError(f"results file {results} does not exist")
+    results = results_argument(args.results)
+    outdir = Path(args.out) if args.out else results.parent
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"--out {outdir} is a file; give a folder for report.md and its plots")
     loaded = load_results_file(results)
-    print(f"report: {render_report_files(loaded, Path(args.out) if args.out else results.parent)}")
+    print(f"report: {render_report_files(loaded, outdir)}")
     return EXIT_OK
 
 

@@ -266,6 +266,8 @@ def _output_path(args: argparse.Namespace, run_id: str) -> Path:
     if args.resume:
         return _results_path(args.resume)
     outdir = Path(args.out) if args.out else DEFAULT_REPORTS / run_id
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"--out {outdir} is a file; give a folder (results.jsonl and report.md go inside it)")
     results = outdir / "results.jsonl"
     if results.exists():
         raise UsageError(f"{results} already exists; use --resume {outdir} to continue it or --out elsewhere")
@@ -278,6 +280,7 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None
 
     from bench.results.store import ResultStore, RunInfo, StorageError
     from bench.run.budget import BudgetPredictor
+    from bench.run.executors import ExecutorUnavailable
     from bench.run.placement import PlacementError
     from bench.run.progress import Progress
     from bench.run.session import RunnerError, run_configs
@@ -302,7 +305,7 @@ def _run_sweep(args: argparse.Namespace, sweep: Sweep, executor: Executor | None
     times = f" x {passes} passes" if passes > 1 else ""
     try:
         executor.check(configs)
-    except PlacementError as exc:
+    except (PlacementError, ExecutorUnavailable) as exc:
         raise UsageError(str(exc)) from exc
     print(f"sweep {sweep.name}: {len(configs)} configurations{times} -> {results_path}")
     print(f"executor {executor.describe()}")

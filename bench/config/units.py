@@ -17,6 +17,8 @@ def parse_bytes(text: str | int) -> int:
         if text <= 0:
             raise ValueError(f"a memory size must be positive, got {text}")
         return text
+    if str(text).strip().startswith("-"):
+        raise ValueError(f"a memory size must be positive, got {text!r}")
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
     if not match or match.group(2).lower() not in _BYTE_UNITS:
         raise ValueError(f"cannot read memory size {text!r}; write e.g. 512MiB, 4GiB or 2GB")

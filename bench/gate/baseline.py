@@ -177,12 +177,18 @@ def parse_baseline(data: object, source: str) -> Baseline:
 def save_baseline(path: str | Path, baseline: Baseline) -> None:
     """Write a baseline as indented JSON, atomically (a crash leaves the old file intact)."""
     path = Path(path)
+    if path.is_dir():
+        raise GateError(f"--baseline {path} is a folder; give the baseline's file name, e.g. {path / 'baseline.json'}")
     data = baseline.to_json()
     parse_baseline(data, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # nothing half written is left behind
+        raise
 
 
 def _reject_constant(name: str) -> float:

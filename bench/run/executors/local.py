@@ -53,9 +53,10 @@ from collections.abc import Iterator, Sequence
 
 from bench.config import BenchConfig
 from bench.config.executor_settings import ExecutorSettings
+from bench.config.units import format_bytes
 from bench.results.identity import ProbeSpec
 from bench.results.record import Placement, Record
-from bench.run.executors import Completed, Executor, RunContext, register_executor
+from bench.run.executors import Completed, Executor, ExecutorUnavailable, RunContext, register_executor
 from bench.run.placement import CPU, DeviceSlot, check_placement, parse_devices, visible_gpus, worker_slots
 from bench.run.process import Worker, WorkerExited, describe_exit
 from bench.run.protocol import probe_request, run_request
@@ -96,6 +97,10 @@ class DeviceWorker:
         if self.fingerprint is None:
             self.fingerprint = self.worker.fingerprint
         return self.worker
+
+    def footprint(self, cap: int | None) -> int | None:
+        """The private memory a worker with this cap uses before measuring anything (its hello says)."""
+        return self._worker_with(cap).hello.get("baseline_data_bytes")
 
     def probe(self, spec: ProbeSpec) -> Completed | None:
         """Measure the probe in the current worker (whatever its cap: the probe is small); None on failure."""
@@ -230,7 +235,17 @@ class LocalExecutor(Executor):
                    placement=settings.placement, per_device=settings.per_device)
 
     def check(self, configs: Sequence[BenchConfig]) -> None:
+        """The placement holds, and no CPU memory cap is below what a worker uses before measuring anything
+        (the interpreter and torch, read from a worker started with that cap): every configuration would
+        be out of memory, or measured under a cap the process already exceeds."""
         check_placement(configs, [worker.slot for worker in self.workers], self.workers[0].placement)
+        for cap in sorted({c.max_memory_bytes for c in configs if c.device == "cpu" and c.max_memory_bytes}):
+            footprint = self.workers[0].footprint(cap)
+            if footprint is not None and footprint >= cap:
+                raise ExecutorUnavailable(
+                    f"--max-memory {format_bytes(cap)} is below the worker's own footprint: the interpreter and "
+                    f"torch use {format_bytes(footprint)} before measuring anything; give more than that "
+                    f"(e.g. {format_bytes(footprint + (1 << 30))})")
 
     def describe(self) -> str:
         devices = ", ".join(dict.fromkeys(worker.slot.name for worker in self.workers))
