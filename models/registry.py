@@ -52,7 +52,12 @@ def get(name: str) -> type[nn.Module]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ModelError(f"cannot import module {module_name!r} for model {name!r}: {exc}") from exc
+            raise ModelError(f"cannot import module {module_name!r} for model {name!r}: {exc}; run from the folder "
+                             f"that holds it, or add that folder to PYTHONPATH") from exc
+        except Exception as exc:  # noqa: BLE001 - a user's module failing at import (SyntaxError, ...) is bad input
+            where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
+            raise ModelError(f"module {module_name!r} for model {name!r} fails to import: "
+                             f"{type(exc).__name__}: {exc}{where}") from exc
         cls = getattr(module, class_name, None)
         if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
             raise ModelError(f"{name!r}: {module_name} has no nn.Module subclass named {class_name!r}")

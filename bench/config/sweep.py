@@ -364,6 +364,8 @@ def _check_models(configs: list[BenchConfig]) -> None:
                                      **config.options)
             except (models.ModelError, TypeError, ValueError) as exc:
                 raise SweepError(f"model {config.variant}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - a user's constructor raising anything is bad input too
+                raise SweepError(f"model {config.variant}: building it raised {type(exc).__name__}: {exc}") from exc
             max_len = getattr(layer, "max_len", None)
             longest = max(c.seq_len for c in configs if c.model == config.model and c.options == config.options)
             if max_len is not None and longest > max_len:

@@ -30,6 +30,13 @@ def workdir(tmp_path, monkeypatch):
     Path("afile").write_text("x")
     Path("emptydir").mkdir()
     shutil.copy(QUICK, "good.jsonl")
+    Path("broken_syntax.py").write_text("def oops(:\n")
+    Path("raises_at_import.py").write_text("raise RuntimeError('needs a licence server')\n")
+    Path("raising_ctor.py").write_text(
+        "from torch import nn\n\nclass Layer(nn.Module):\n"
+        "    def __init__(self, d_model, n_heads, *, causal=False):\n"
+        "        raise RuntimeError('width must be a power of two')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
 
@@ -55,6 +62,11 @@ CASES = [
     (["run", *TINY, "--max-memory", "-1GiB"], "a memory size must be positive, got '-1GiB'"),
     (["run", *TINY, "--seed", "-1"], "timing.seed must be an integer >= 0, got -1"),
     (["run", "--resume", "no/such/run"], "--resume no/such/run: no results file there"),
+    (["run", "--models", "broken_syntax:Layer"], "'broken_syntax' for model 'broken_syntax:Layer' fails to import: "
+                                                  "SyntaxError"),
+    (["run", "--models", "raises_at_import:Layer"], "fails to import: RuntimeError: needs a licence server"),
+    (["run", "--models", "raising_ctor:Layer"], "building it raised RuntimeError: width must be a power of two"),
+    (["run", "--models", "not_there:Layer"], "add that folder to PYTHONPATH"),
     (["gate", "--baseline", "b.json", "emptydir"], "emptydir is a folder without a results.jsonl"),
     (["gate", "--update-baseline", "--baseline", "emptydir", "good.jsonl"], "--baseline emptydir is a folder"),
 ]
