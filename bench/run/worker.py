@@ -38,6 +38,7 @@ import signal
 import socket
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 
 from bench.config import BenchConfig
@@ -163,9 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.measure.environment import fingerprint, visible_gpu_uuid
-    from bench.measure.flops import count_flops
+    from bench.measure.flops import FlopMismatchWarning, count_flops
     from bench.measure.harness import classify_exception, measure
 
+    # A disagreeing count is stored (flops_agree false) and the report explains it; not printed per call.
+    warnings.simplefilter("ignore", FlopMismatchWarning)
     count_flops(lambda: torch.ones(2, 2) @ torch.ones(2, 2))  # FlopCounterMode's first use imports torch._dynamo
 
     env = fingerprint() if args.fingerprint else None

@@ -10,8 +10,8 @@ from bench.display.report import render_report
 from bench.display.sections import registered, section
 from tests.fixtures.synthetic import standard_frame
 
-NAMES = ["summary", "claims", "scaling", "crossovers", "largest", "flops", "energy", "results", "failures",
-         "placement", "environment", "reproduce"]
+NAMES = ["summary", "claims", "scaling", "crossovers", "largest", "flops", "flop_counts", "energy", "results",
+         "failures", "placement", "environment", "reproduce"]
 ENVIRONMENTS = {"env0": {"cpu_model": "Synthetic CPU", "torch_version": "2.13.0"}}
 
 

@@ -420,3 +420,13 @@ def test_replicated_passes_time_every_ok_configuration_again_in_a_fresh_order(tm
     # one probe before each pass: pass 0 by the first call, passes 1 and 2 by the resumed one
     assert [(p["run_id"], p["pass"]) for p in contents.probes] == [("one", 0), ("three", 1), ("three", 2)]
     assert all(p["d_model"] == 16 and p["flops_per_s"] > 0 for p in contents.probes)
+
+
+def test_a_flop_count_mismatch_is_stored_not_printed_as_a_python_warning(tmp_path, monkeypatch):
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    store = ResultStore(tmp_path / "r.jsonl")
+    run_configs([cheap("tests.fixtures.toy_models:ToyMisreported")], store, run_id="flops", probe=False)
+    (record,) = store.read().records
+    assert record.status == "ok" and record.flops.agree is False
+    assert "FlopMismatchWarning" not in stderr.getvalue()
