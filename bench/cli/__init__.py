@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
 from bench.cli import compare, gate, list_models, report, run, selfcheck
 from bench.cli.common import EXIT_BAD_INPUT, UsageError
@@ -20,7 +21,8 @@ COMMANDS = (run, report, compare, list_models, selfcheck, gate)
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand of COMMANDS."""
-    parser = argparse.ArgumentParser(prog="run_bench.py", description=__doc__.split("\nEach subcommand")[0],
+    prog = "attnbench" if Path(sys.argv[0]).name == "attnbench" else "run_bench.py"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\nEach subcommand")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
