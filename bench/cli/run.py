@@ -76,7 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                               "flags below override its fields")
     grp = run.add_argument_group("what to measure (override the sweep)")
     grp.add_argument("--models", help="comma-separated models with options, e.g. "
-                                      "'fastformer,fastformer[scorer=official],softmax'")
+                                      "'fastformer,fastformer[scorer=official],softmax' (list-models shows "
+                                      "them); your own layer as package.module:ClassName, importable from the "
+                                      "current directory or PYTHONPATH (a project's own models.x or bench.x "
+                                      "works too), or as path/to/file.py:ClassName")
     grp.add_argument("--seq-len", type=_csv_ints, help="sequence lengths, e.g. 256,512,1024")
     grp.add_argument("--batch", type=_csv_ints, help="batch sizes, e.g. 1,2,4")
     grp.add_argument("--d-model", type=_csv_ints, help="model widths, e.g. 128,256")

@@ -1,12 +1,14 @@
 """A worker process seen from the session: start it, talk to it, read how it ended, kill it.
 
-Each worker is `python -m bench.run.worker` in its own process group (a timeout or interrupt kills the
-whole group), speaking bench.run.protocol. Its PYTHONPATH is this repository's root, then the session's
-working directory, then any existing PYTHONPATH, and it runs in the session's working directory:
-`models`, `bench`, `tests.*` and a user's `package.module:ClassName` importable by the session are
-importable by the worker too. glibc's malloc thresholds are fixed in the worker (STEADY_MALLOC below) so
-repeated CPU allocations behave the same from run to run. What the worker writes to stdout or stderr
-(model prints, warnings) is copied to the session's stderr.
+Each worker is bench.run.worker, started through bench/run/launch/attnbench_worker.py, in its own
+process group (a timeout or interrupt kills the whole group), speaking bench.run.protocol. Its
+PYTHONPATH is this repository's root, then the session's working directory, then any existing
+PYTHONPATH, and it runs in the session's working directory: this tool's `models` and `bench` come
+first (a project's own packages of those names cannot shadow them), and `tests.*` and a user's
+`package.module:ClassName` importable by the session are importable by the worker too. glibc's malloc
+thresholds are fixed in the worker (STEADY_MALLOC below) so repeated CPU allocations behave the same
+from run to run. What the worker writes to stdout or stderr (model prints, warnings) is copied to the
+session's stderr.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from bench.run.protocol import PROTOCOL_VERSION, TRACEBACK_LINES, encode
 STARTUP_TIMEOUT_S = 300.0
 EXIT_GRACE_S = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The worker's entry point: a script, so that the working directory does not come first on its path.
+LAUNCHER = Path(__file__).resolve().parent / "launch" / "attnbench_worker.py"
 
 
 class WorkerError(RuntimeError):
@@ -102,14 +106,14 @@ class StderrPump(threading.Thread):
 
 
 class Worker:
-    """One `python -m bench.run.worker` process in its own process group, and the session's end of its pipes."""
+    """One worker process in its own process group, and the session's end of its pipes."""
 
     def __init__(self, python: str, cap: int | None, *, fingerprint: bool, wait: bool = True,
                  env: dict[str, str] | None = None) -> None:
         """Start the worker (with `env` added to its environment); with wait=False return at once and let
         `wait_ready` collect its hello."""
         self.cap = cap
-        command = [python, "-m", "bench.run.worker", "--parent-pid", str(os.getpid())]
+        command = [python, str(LAUNCHER), "--parent-pid", str(os.getpid())]
         if cap is not None:
             command += ["--max-memory-bytes", str(cap)]
         if fingerprint:
