@@ -38,9 +38,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
+import inspect
+import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -51,7 +55,7 @@ from bench.measure.environment import cpu_model
 from bench.measure.memory import malloc_trim
 from bench.measure.passes import Bench, passes
 from bench.measure.timing import synchronize
-from bench.results.record import Record
+from bench.results.record import Record, Source
 
 # torch's thread count when this module was imported: restored for configurations that set none.
 DEFAULT_THREADS = torch.get_num_threads()
@@ -108,6 +112,20 @@ def build_model(config: BenchConfig) -> nn.Module:
     from models import build
 
     return build(config.model, config.d_model, config.n_heads, causal=config.causal, **config.options)
+
+
+def model_source(config: BenchConfig) -> Source:
+    """The layer's options as built (its defaults under the configuration's own), JSON-safe, and for a
+    user's layer (`module:Class`) its source file and the file's SHA-256, so a rerun can check it."""
+    from models.registry import get, option_defaults
+
+    cls = get(config.model)
+    resolved = json.loads(json.dumps({**option_defaults(cls), **config.options}, default=repr))
+    if ":" not in config.model:
+        return Source(options=resolved)
+    path = inspect.getsourcefile(cls)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    return Source(options=resolved, file=str(Path(path).resolve()) if path else None, sha256=digest)
 
 
 def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
@@ -223,7 +241,7 @@ def measure(config: BenchConfig) -> Record:
                     after_first_call.enter_context(compiled.no_recompiles())
     record = Record(config=config, status="ok", kernel=_kernel(model), param_count=_param_count(model),
                     device_name=_device_name(device), complexity=declared_complexity(config.model),
-                    timestamp=started, extra={"precision": precision}, **parts)
+                    timestamp=started, extra={"precision": precision}, source=model_source(config), **parts)
     del model, x, bench
     release_memory(config.device)
     record.duration_s = time.perf_counter() - clock

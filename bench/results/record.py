@@ -223,7 +223,24 @@ class Placement(Part):
         return {name: getattr(self, name) for name in self.COLUMNS}
 
 
-PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Compilation, Prediction, Energy, Placement)
+@dataclass(frozen=True)
+class Source(Part):
+    """What was built: every option's resolved value (defaults included, which the configuration's own
+    `options` leaves out), and for a user's layer the file it came from and that file's SHA-256."""
+
+    name: ClassVar[str] = "source"
+    COLUMNS: ClassVar[tuple[str, ...]] = ("resolved_options", "model_file", "model_sha256")
+
+    options: dict = field(default_factory=dict)
+    file: str | None = None
+    sha256: str | None = None
+
+    def columns(self, record: Record) -> dict:
+        return {"resolved_options": json.dumps(self.options, sort_keys=True), "model_file": self.file,
+                "model_sha256": self.sha256}
+
+
+PARTS: tuple[type[Part], ...] = (Timing, Memory, Flops, Compilation, Prediction, Energy, Placement, Source)
 IDENTITY_COLUMNS = ("key", "run_id", "pass", "variant", "model", "options", "batch", "seq_len", "d_model", "n_heads",
                     "causal", "dtype", "device", "mode", "scope", "compile", "tf32", "status", "error")
 OTHER_COLUMNS = ("kernel", "param_count", "complexity_time", "complexity_memory", "env_id", "device_name")
@@ -237,7 +254,7 @@ class Record:
     """Everything measured (or why nothing was) for one BenchConfig.
 
     The parts may be given as their JSON objects; they are converted to Timing, Memory, Flops,
-    Compilation, Prediction, Energy and Placement; a stored line without one (older results) leaves it
+    Compilation, Prediction, Energy, Placement and Source; a stored line without one (older results) leaves it
     None. `complexity` is the layer's declared {"time": class, "memory": class} in sequence length.
     """
 
@@ -257,6 +274,7 @@ class Record:
     prediction: Prediction | None = None
     energy: Energy | None = None
     placement: Placement | None = None
+    source: Source | None = None
     timestamp: float | None = None
     duration_s: float | None = None
     extra: dict = field(default_factory=dict)

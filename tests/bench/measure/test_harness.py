@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -298,3 +299,26 @@ def test_a_layer_that_cannot_run_under_the_flop_counter_is_measured_with_no_coun
                             n_heads=2))
     assert record.status == "ok" and record.memory.peak_bytes is not None
     assert record.flops.counted is None and record.flops.agree is None and record.flops.analytic > 0
+
+
+def test_every_option_is_recorded_with_its_resolved_value_defaults_included():
+    from bench.measure.harness import model_source
+    from models.registry import get, option_defaults
+
+    source = model_source(config(model="longformer", n_heads=2, options={"window": 8}))
+    assert source.options["window"] == 8 and set(source.options) == set(option_defaults(get("longformer")))
+    assert len(source.options) > 1  # the defaults the configuration left out are there too
+    assert source.file is None and source.sha256 is None  # a registered layer is named by the version
+
+
+def test_a_users_layer_records_its_source_file_and_the_files_hash():
+    import hashlib
+
+    import tests.fixtures.toy_models as toy
+
+    record = measure(config())
+    path = Path(toy.__file__).resolve()
+    assert record.source.file == str(path)
+    assert record.source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert record.row()["model_sha256"] == record.source.sha256
+    assert_round_trips(record)
