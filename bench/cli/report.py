@@ -15,11 +15,16 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `report` subcommand."""
     rep = sub.add_parser("report", help="re-render a report from stored results",
-                         description="Re-render report.md and plots from a results file.",
-                         epilog="example:\n  python run_bench.py report reports/quick-cpu/results.jsonl",
+                         description="Re-render report.md and plots from a results file; with --csv "
+                                     "also write the results as results.csv beside report.md.",
+                         epilog="examples:\n  python run_bench.py report reports/quick-cpu/results.jsonl\n"
+                                "  python run_bench.py report reports/quick-cpu --csv --out /tmp/quick",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     rep.add_argument("results", help="a results.jsonl file, or a run's folder holding one")
     rep.add_argument("--out", help="folder for the report (default: the results file's folder)")
+    rep.add_argument("--csv", action="store_true",
+                     help="also write results.csv there: one row per configuration and pass, every column of "
+                          "the results table but the raw samples (bench/results/export.py lists them)")
     rep.set_defaults(func=report_command)
 
 
@@ -30,6 +35,10 @@ def report_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {outdir} is a file; give a folder for report.md and its plots")
     loaded = load_results_file(results)
     print(f"report: {render_report_files(loaded, outdir)}")
+    if args.csv:
+        from bench.results.export import CSV_NAME, write_csv
+
+        print(f"csv: {write_csv(loaded.table, outdir / CSV_NAME)}")
     return EXIT_OK
 
 
