@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.analysis.series import MODEL_KEYS, SETTING_KEYS, iter_series, plain_value
+from bench.analysis.unmeasured import fill_hardware
 from bench.results.record import NOT_FITTING
 
 LARGEST_FIT_COLUMNS = (
@@ -18,9 +19,12 @@ def largest_fit(df: pd.DataFrame) -> pd.DataFrame:
 
     Failures counted are oom, timeout and skipped (predicted not to fit); errors are bugs, not limits,
     and are listed elsewhere. A series' batch is shown because the tokens coupling changes it with N.
-    A configuration that is the only length of its setting is listed only when it failed.
+    A configuration that is the only length of its setting is listed only when it failed. A skipped
+    configuration, which never ran and so has no hardware, is counted in its series' row
+    (bench.analysis.unmeasured), not in a row of its own.
     """
     rows = []
+    df = fill_hardware(df)
     relevant = df[df["status"].isin(("ok", *NOT_FITTING))]
     for series in iter_series(relevant, "seq_len", include_singletons=True):
         frame = series.frame
