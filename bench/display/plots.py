@@ -1,11 +1,14 @@
-"""Figures of a results table as PNG files: time and memory against sequence length, batch and width,
-speed-up over SDPA, counted work against measured time, and energy per token against sequence length.
+"""Figures of a results table as PNG files with a PDF beside each: time and memory against sequence length,
+batch and width, speed-up over SDPA, counted work against measured time, and energy per token against
+sequence length.
 
 One figure per `Panel` (device, hardware, dtype, mode: a series' identity less causality and scope)
 and, along seq_len, per coupling (fixed batch or fixed tokens). Lines are medians with an interquartile
-band (from the raw samples when present); configurations that ran out of memory, timed out or were
-skipped are marked with an x along the top edge at their length, since no value was measured for them.
-Plots without data are not written.
+band (from the raw samples when present), coloured by model (bench.display.plot_style: the same colour in
+every report), dashed when causal. Configurations that ran out of memory, timed out or were skipped are
+marked with an x along the top edge at their length, since no value was measured for them, and their
+series' legend label says from which length. The title holds the values every line shares; a legend
+label only what tells its line apart. Plots without data are not written.
 """
 
 from __future__ import annotations
@@ -20,16 +23,30 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from bench.analysis.energy import energy_table  # noqa: E402
 from bench.analysis.replicates import combined  # noqa: E402
 from bench.analysis.series import Series, iter_series, sample_list  # noqa: E402
-from bench.results.identity import HARDWARE_FIELD, ConfigKey, SeriesKey  # noqa: E402
+from bench.analysis.unmeasured import fill_hardware  # noqa: E402
+from bench.display.plot_style import (  # noqa: E402
+    AXIS_LABELS,
+    AXIS_WORDS,
+    MEMORY_LABEL,
+    STATUS_WORDS,
+    TIME_LABEL,
+    failure_note,
+    legend_label,
+    linestyle,
+    marker,
+    save,
+    setting_words,
+    shared_and_own,
+    variant_color,
+)
+from bench.results.identity import HARDWARE_FIELD, ConfigKey, SeriesKey, flag  # noqa: E402
 from bench.results.record import NOT_FITTING  # noqa: E402
-
-AXIS_LABELS = {"seq_len": "sequence length N (tokens)", "batch": "batch size B", "d_model": "model width d"}
-DPI = 100
 
 
 def _slug(*parts: object) -> str:
@@ -87,12 +104,6 @@ def _series_by_panel(df: pd.DataFrame, axis: str, *, by_model: bool = True) -> l
     return sorted(panels.items(), key=lambda item: item[0])
 
 
-def _colors(df: pd.DataFrame) -> dict[str, tuple]:
-    variants = sorted(df["variant"].astype(str).unique())
-    cmap = plt.get_cmap("tab10" if len(variants) <= 10 else "tab20")
-    return {v: cmap(i % cmap.N) for i, v in enumerate(variants)}
-
-
 def _spread(frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median and spread per configuration: the range of its passes' medians when it has two or more
     passes, else the interquartile range of its raw samples."""
@@ -113,52 +124,65 @@ def _reference_slopes(ax: plt.Axes, anchor: tuple[float, float], x_max: float,
                       slopes: dict[float, str]) -> None:
     x0, y0 = anchor
     xs = np.array([x0, x_max])
-    for (slope, label), style in zip(slopes.items(), (":", "--", "-."), strict=False):
+    for (slope, label), style in zip(slopes.items(), (":", "-."), strict=False):
         ax.plot(xs, y0 * (xs / x0) ** slope, linestyle=style, color="grey", linewidth=1, label=label)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
-
-
 def _sweep_figures(df: pd.DataFrame, outdir: Path, axis: str, metric: str) -> list[Path]:
-    """Metric against `axis`, one line per series, failures marked, per panel and coupling."""
+    """Metric against `axis`, one line per series, failures marked, per panel and coupling; a coupling is
+    drawn where one of its series has a measured point, and its series without one get their marks."""
     relevant = df[df["status"].isin(("ok", *NOT_FITTING))]
-    colors = _colors(df)
     written = []
     what = "time" if metric == "median_s" else "memory"
     for panel, panel_series in _series_by_panel(relevant, axis):
         by_coupling: dict[str, list[Series]] = {}
+        measured: set[str] = set()
         for series in panel_series:
-            ok = series.frame[(series.frame["status"] == "ok") & pd.to_numeric(series.frame[metric]).notna()]
-            if not ok.empty:
-                by_coupling.setdefault(series.coupling, []).append(series)
+            by_coupling.setdefault(series.coupling, []).append(series)
+            if not _measured(series.frame, metric).empty:
+                measured.add(series.coupling)
         for coupling, series_list in by_coupling.items():
-            written.append(_sweep_figure(series_list, panel, axis, metric, coupling, colors,
-                                         outdir / f"{what}_vs_{axis}_{panel.slug(coupling)}.png"))
+            if coupling in measured:
+                written.append(_sweep_figure(series_list, panel, axis, metric, coupling,
+                                             outdir / f"{what}_vs_{axis}_{panel.slug(coupling)}.png"))
     return written
 
 
+def _measured(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return frame[(frame["status"] == "ok") & pd.to_numeric(frame[metric]).notna()]
+
+
+def _labels(series_list: list[Series], axis: str | None = None) -> tuple[list[str], list[str]]:
+    """The fixed values every series shares (for the title) and each series' legend label: its variant,
+    causality and scope, the fixed values it does not share with the others, and (along `axis`) from which
+    size each outcome left it unmeasured."""
+    shared, own = shared_and_own([s.key.fixed for s in series_list])
+    labels = []
+    for series, extra in zip(series_list, own, strict=True):
+        notes = setting_words(series.key.causal, series.key.scope) + extra
+        if axis is not None:
+            failed = series.frame[series.frame["status"].isin(NOT_FITTING)]
+            notes.append(failure_note(failed.groupby("status")[axis].min().to_dict(), axis))
+        labels.append(legend_label(series.key.variant, notes))
+    return shared, labels
+
+
 def _sweep_figure(series_list: list[Series], panel: Panel, axis: str, metric: str, coupling: str,
-                  colors: dict, path: Path) -> Path:
+                  path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    variants = [s.key.variant for s in series_list]
     scale = 1.0 if metric == "median_s" else 2.0 ** 20
-    anchor, x_max, marked, hollow = None, 0.0, False, False
-    for index, series in enumerate(series_list):
-        frame = series.frame
-        ok = frame[(frame["status"] == "ok") & pd.to_numeric(frame[metric]).notna()]
-        color = colors[series.key.variant]
-        label = series.key.variant
-        if variants.count(label) > 1:
-            label += f" ({series.fixed_label})"
+    anchor, x_max, statuses, hollow = None, 0.0, set(), False
+    shared, labels = _labels(series_list, axis)
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    for index, (series, text) in enumerate(zip(series_list, labels, strict=True)):
+        frame, key = series.frame, series.key
+        ok = _measured(frame, metric)
+        color = variant_color(key.variant)
         if not ok.empty:
             x = ok[axis].to_numpy(dtype=float)
             med, low, high = (v / scale for v in _spread(ok, metric))
-            ax.plot(x, med, marker="o", markersize=3, color=color, label=label)
+            ax.plot(x, med, marker=marker(key.causal, key.scope), markersize=3, color=color,
+                    linestyle=linestyle(key.causal), label=text)
             bound = (ok["overhead_bound"] == True).to_numpy()  # noqa: E712 (None is not bound)
             if metric == "median_s" and bound.any():
                 hollow = True
@@ -170,11 +194,10 @@ def _sweep_figure(series_list: list[Series], panel: Panel, axis: str, metric: st
             x_max = max(x_max, float(x.max()))
         failed = frame[frame["status"].isin(NOT_FITTING)]
         if not failed.empty:
-            marked = True
-            transform = blended_transform_factory(ax.transData, ax.transAxes)
+            statuses.update(failed["status"])
             height = 0.97 - 0.025 * (index % 8)
             ax.scatter(failed[axis].to_numpy(dtype=float), np.full(len(failed), height), marker="x",
-                       color=color, transform=transform, clip_on=False)
+                       color=color, transform=transform, clip_on=False, label=None if not ok.empty else text)
             x_max = max(x_max, float(failed[axis].max()))
     if anchor is not None:
         if axis == "seq_len" and coupling == "tokens":
@@ -184,30 +207,40 @@ def _sweep_figure(series_list: list[Series], panel: Panel, axis: str, metric: st
         else:
             slopes = {1.0: "slope 1 (linear)", 2.0: "slope 2 (quadratic)"}
         _reference_slopes(ax, anchor, x_max, slopes)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel(AXIS_LABELS[axis])
-    ax.set_ylabel("median time per call (s)" if metric == "median_s" else "peak activation memory (MiB)")
-    fixed = series_list[0].fixed_label if len(set(s.fixed_label for s in series_list)) == 1 else coupling
-    what = "Time" if metric == "median_s" else "Peak memory"
-    ax.set_title(panel.title(f"{what} vs {axis}", fixed), fontsize=10)
-    if marked:
-        ax.scatter([], [], marker="x", color="black", label="x: oom / timeout / skipped (not measured)")
+    if statuses:
+        words = ", ".join(STATUS_WORDS[s] for s in NOT_FITTING if s in statuses)
+        ax.scatter([], [], marker="x", color="black", label=f"x at the top: not measured ({words})")
     if hollow:
         ax.scatter([], [], s=40, facecolors="white", edgecolors="black",
                    label="hollow: overhead-bound (left out of verdicts)")
+    what = "Time per call" if metric == "median_s" else "Peak memory"
+    _axes(ax, AXIS_LABELS[axis], TIME_LABEL if metric == "median_s" else MEMORY_LABEL,
+          panel.title(f"{what} vs {AXIS_WORDS[axis]}", ", ".join(shared) or coupling), log_x=True)
+    return save(fig, path)
+
+
+def _axes(ax: plt.Axes, xlabel: str, ylabel: str, title: str, *, log_x: bool) -> None:
+    """Log axes (base 2 along a swept size, its ticks as plain numbers), labels in words, the title, a grid
+    and the legend."""
+    if log_x:
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    else:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, path)
 
 
 def _speedup_figures(df: pd.DataFrame, outdir: Path, reference: str) -> list[Path]:
     """t_reference / t_variant against seq_len at matching configurations; above 1 means faster."""
     ok = df[(df["status"] == "ok") & pd.to_numeric(df["median_s"]).notna()]
-    colors = _colors(df)
     written = []
     for panel, panel_series in _series_by_panel(ok, "seq_len", by_model=False):
-        lines = []
+        lines: list[tuple[Series, str, pd.Index, pd.Series]] = []
         for series in panel_series:
             frame = series.frame
             ref = frame[(frame["model"] == reference) | (frame["variant"] == reference)]
@@ -219,99 +252,90 @@ def _speedup_figures(df: pd.DataFrame, outdir: Path, reference: str) -> list[Pat
                 var_t = pd.to_numeric(rows_v["median_s"]).groupby(rows_v["seq_len"]).median()
                 common = ref_t.index.intersection(var_t.index).sort_values()
                 if len(common):
-                    lines.append((variant, series.fixed_label, common, ref_t[common] / var_t[common]))
+                    lines.append((series, str(variant), common, ref_t[common] / var_t[common]))
         if not lines:
             continue
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        names = [line[0] for line in lines]
-        for variant, fixed, common, ratio in lines:
-            label = variant if names.count(variant) == 1 else f"{variant} ({fixed})"
-            ax.plot(common.to_numpy(dtype=float), ratio.to_numpy(), marker="o", markersize=3,
-                    color=colors[variant], label=label)
-        ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label=f"same speed as {reference}")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel(AXIS_LABELS["seq_len"])
-        ax.set_ylabel(f"speed-up over {reference} (t_{reference} / t_variant)")
-        ax.set_title(panel.title(f"Speed-up over {reference} vs seq_len"), fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / f"speedup_vs_{reference}_{panel.slug()}.png"))
+        shared, own = shared_and_own([line[0].key.fixed for line in lines])
+        for (series, variant, common, ratio), extra in zip(lines, own, strict=True):
+            key = series.key
+            notes = setting_words(key.causal, key.scope) + extra
+            ax.plot(common.to_numpy(dtype=float), ratio.to_numpy(), marker=marker(key.causal, key.scope),
+                    markersize=3, color=variant_color(variant), linestyle=linestyle(key.causal),
+                    label=legend_label(variant, notes))
+        ax.axhline(1.0, color="grey", linestyle=":", linewidth=1, label=f"same speed as {reference}")
+        _axes(ax, AXIS_LABELS["seq_len"], f"speed-up over {reference} (its time per call / the variant's)",
+              panel.title(f"Speed-up over {reference} vs sequence length", ", ".join(shared)), log_x=True)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+        written.append(save(fig, outdir / f"speedup_vs_{reference}_{panel.slug()}.png"))
     return written
 
 
 def _flops_figures(df: pd.DataFrame, outdir: Path) -> list[Path]:
     """Counted (else analytic) FLOPs against measured median time, log-log, per panel."""
     ok = df[(df["status"] == "ok") & pd.to_numeric(df["flops_per_s"]).notna()]
-    colors = _colors(df)
     written = []
     panels: dict[Panel, list] = {}
     for index, row in ok.iterrows():
         panels.setdefault(Panel.of_row(row), []).append(index)
     for panel, index in sorted(panels.items(), key=lambda item: item[0]):
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        for variant, rows_v in ok.loc[index].groupby("variant", sort=True):
+        rows = ok.loc[index].assign(_causal=ok.loc[index, "causal"].map(flag))
+        for (variant, causal, scope), rows_v in rows.groupby(["variant", "_causal", "scope"], sort=True):
             time_s = pd.to_numeric(rows_v["median_s"]).to_numpy(dtype=float)
             work = pd.to_numeric(rows_v["flops_per_s"]).to_numpy(dtype=float) * time_s
-            ax.scatter(work, time_s, s=14, color=colors[variant], label=variant)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("work per call (FLOPs: counted, else analytic)")
-        ax.set_ylabel("median time per call (s)")
-        ax.set_title(panel.title("FLOPs vs measured time"), fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / f"flops_vs_time_{panel.slug()}.png"))
+            ax.scatter(work, time_s, s=14, color=variant_color(str(variant)), marker=marker(bool(causal), scope),
+                       label=legend_label(str(variant), setting_words(bool(causal), scope)))
+        _axes(ax, "work per call (FLOPs: counted, else analytic)", TIME_LABEL,
+              panel.title("FLOPs vs measured time"), log_x=False)
+        written.append(save(fig, outdir / f"flops_vs_time_{panel.slug()}.png"))
     return written
 
 
 def _energy_figures(df: pd.DataFrame, outdir: Path) -> list[Path]:
-    """Energy per token against seq_len (bench.analysis.energy), gross solid and net of idle power dashed,
-    one line per series (single points too), per panel; nothing without energy figures."""
+    """Energy per token against seq_len (bench.analysis.energy), gross and net of idle power (dotted), one
+    line per series (single points too), per panel; nothing without energy figures."""
     table = energy_table(df)
     if table.empty:
         return []
-    colors = _colors(table)
     panels: dict[Panel, list[Series]] = {}
     for series in iter_series(table, "seq_len", include_singletons=True):
         panels.setdefault(Panel.of(series.key), []).append(series)
     written = []
     for panel, series_list in sorted(panels.items(), key=lambda item: item[0]):
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        variants = [s.key.variant for s in series_list]
-        for series in series_list:
-            variant, frame = series.key.variant, series.frame
-            label = variant if variants.count(variant) == 1 else f"{variant} ({series.fixed_label})"
+        shared, labels = _labels(series_list)
+        for series, text in zip(series_list, labels, strict=True):
+            key, frame = series.key, series.frame
+            color = variant_color(key.variant)
             x = frame["seq_len"].to_numpy(dtype=float)
-            ax.plot(x, frame["energy_j_per_token"].to_numpy(dtype=float), marker="o", markersize=3,
-                    color=colors[variant], label=label)
+            ax.plot(x, frame["energy_j_per_token"].to_numpy(dtype=float), marker=marker(key.causal, key.scope),
+                    markersize=3, color=color, linestyle=linestyle(key.causal), label=text)
             net = frame["energy_net_j_per_token"].to_numpy(dtype=float)
             shown = net > 0  # a log axis cannot show a net figure at or below zero
             if shown.any():
-                ax.plot(x[shown], net[shown], linestyle="--", linewidth=1, color=colors[variant])
-        ax.plot([], [], linestyle="--", linewidth=1, color="black", label="dashed: net of idle power")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel(AXIS_LABELS["seq_len"])
-        ax.set_ylabel("energy per token (J): per call / (B x N)")
-        ax.set_title(panel.title("Energy per token vs seq_len"), fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7)
-        written.append(_save(fig, outdir / f"energy_vs_seq_len_{panel.slug()}.png"))
+                ax.plot(x[shown], net[shown], linestyle=":", linewidth=1, color=color)
+        ax.plot([], [], linestyle=":", linewidth=1, color="black", label="dotted: net of idle power")
+        _axes(ax, AXIS_LABELS["seq_len"], "energy per token (J): per call / (B x N)",
+              panel.title("Energy per token vs sequence length", ", ".join(shared)), log_x=True)
+        written.append(save(fig, outdir / f"energy_vs_seq_len_{panel.slug()}.png"))
     return written
 
 
 def make_plots(df: pd.DataFrame, outdir: str | Path) -> list[Path]:
-    """Write every plot the data supports into `outdir` (created if needed); returns the files written.
+    """Write every plot the data supports into `outdir` (created if needed), each a PNG with a PDF of the
+    same name beside it; returns the PNG files written.
 
     `df` is a results table or its config_table: one point per configuration, its passes combined; the
-    shaded band is the range of the passes' medians (the samples' IQR with one pass).
+    shaded band is the range of the passes' medians (the samples' IQR with one pass). A configuration that
+    never ran is drawn with its series (bench.analysis.unmeasured).
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     if df.empty:
         return []
-    df = combined(df)
+    df = fill_hardware(combined(df))
     written = _sweep_figures(df, out, "seq_len", "median_s")
     written += _sweep_figures(df, out, "seq_len", "peak_bytes")
     written += _sweep_figures(df, out, "batch", "median_s")

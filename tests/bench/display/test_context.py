@@ -65,3 +65,14 @@ def test_writing_a_report_combines_the_passes_once(df, tmp_path, monkeypatch):
     monkeypatch.setattr(context, "config_table", counting)
     report.write_report(df, {}, tmp_path, run_id="r", command="c")
     assert calls == [len(df)]
+
+
+def test_a_plot_with_a_pdf_beside_it_is_embedded_with_a_link_to_the_pdf(df, tmp_path):
+    plots = [tmp_path / "plots" / "time_vs_seq_len_x.png", tmp_path / "plots" / "time_vs_batch_x.png"]
+    plots[0].parent.mkdir()
+    for path in (*plots, plots[0].with_suffix(".pdf")):
+        path.write_bytes(b"")
+    ctx = ReportContext.build(df, {}, run_id="r", command="c", plots=plots, outdir=tmp_path)
+    assert ctx.embeds("time_vs_") == [
+        "![time_vs_seq_len_x](plots/time_vs_seq_len_x.png) ([PDF](plots/time_vs_seq_len_x.pdf))",
+        "![time_vs_batch_x](plots/time_vs_batch_x.png)"]

@@ -112,3 +112,11 @@ def test_environment_values_are_escaped_once(tmp_path):
     text = render_report(standard_frame().iloc[0:0], {"env0": {"os": "Linux | x86"}}, run_id="e", command="x",
                          plots=[], outdir=tmp_path)
     assert "| os | Linux \\| x86 |" in text
+
+
+def test_every_embedded_plot_links_its_pdf(report):
+    path, text = report
+    pngs = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\) \(\[PDF\]\(([^)]+\.pdf)\)\)", text)
+    assert len(pngs) == len(re.findall(r"!\[", text)) >= 6
+    for png, pdf in pngs:
+        assert pdf == png[:-4] + ".pdf" and (path.parent / pdf).is_file()
