@@ -19,6 +19,11 @@ def integer(value: object) -> str:
     return "-" if value is None or pd.isna(value) else str(int(value))
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number, e.g. `1 configuration`, `2 configurations`."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def where(row: Mapping) -> str:
     """The device a row ran on, with its hardware name when known, e.g. `cuda (NVIDIA H200)`."""
     name = row.get(HARDWARE_FIELD)

@@ -9,6 +9,9 @@ from bench.display.sections import section
 from bench.display.sections.common import paragraphs
 from bench.display.table import cell, markdown_table
 
+# Fields shown under another name: what they are is not what their key suggests.
+ENV_LABELS = {"torch_threads": "torch_threads (default of the measuring process; each configuration sets its own, "
+                               "see the Results table's threads column)"}
 # Fields shown first, in this order; the rest follow sorted.
 ENV_ORDER = (
     "torch_version", "cuda_version", "cudnn_version", "gpu_name", "gpu_count", "gpu_memory_bytes",
@@ -37,5 +40,5 @@ def render(ctx: ReportContext) -> str:
     for env_id, fingerprint in environments.items():
         keys = [k for k in ENV_ORDER if k in fingerprint] + sorted(k for k in fingerprint if k not in ENV_ORDER)
         parts.append(f"### {env_id}")
-        parts.append(markdown_table(("field", "value"), [(k, _value(fingerprint[k])) for k in keys]))
+        parts.append(markdown_table(("field", "value"), [(ENV_LABELS.get(k, k), _value(fingerprint[k])) for k in keys]))
     return paragraphs(*parts)
