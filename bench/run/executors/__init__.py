@@ -43,6 +43,15 @@ class ExecutorUnavailable(RuntimeError):
     machine); the message names the fix."""
 
 
+def import_extra(module: str, executor: str, extra: str):
+    """The optional `module` an executor needs, or ExecutorUnavailable naming the install command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ExecutorUnavailable(f"--executor {executor} needs {module}, which is not installed: pip install "
+                                  f"'attnbench[{extra}]' (or pip install {module})") from exc
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What an executor built from settings may need to know about the run."""

@@ -30,12 +30,10 @@ from dataclasses import replace
 from bench.config import BenchConfig
 from bench.config.executor_settings import ExecutorSettings
 from bench.results.record import Placement, Record
-from bench.run.executors import Completed, Executor, ExecutorUnavailable, RunContext, register_executor
+from bench.run.executors import Completed, Executor, ExecutorUnavailable, RunContext, import_extra, register_executor
 from bench.run.executors.local import measure_isolated
 from bench.run.placement import DeviceSlot, per_device_count
 from bench.run.process import worker_environment
-
-INSTALL = "pip install 'attnbench[ray]' (or pip install ray)"
 
 
 def measure_in_task(config: dict, placement: str, pythonpath: str) -> str:
@@ -46,15 +44,6 @@ def measure_in_task(config: dict, placement: str, pythonpath: str) -> str:
     gpus = ",".join(str(g) for g in ray.get_gpu_ids())
     slot = DeviceSlot(f"ray-gpu:{gpus}" if gpus else "ray-cpu", {"PYTHONPATH": pythonpath})
     return json.dumps(measure_isolated(config, slot, "ray", placement))
-
-
-def import_ray():
-    """The ray module, or ExecutorUnavailable naming the install command."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ExecutorUnavailable(f"--executor ray needs Ray, which is not installed: {INSTALL}") from exc
-    return ray
 
 
 @register_executor
@@ -69,7 +58,7 @@ class RayExecutor(Executor):
         """`gpus_per_task` overrides the GPUs each task asks for (default: 1/per_device for CUDA
         configurations, none for CPU ones); `task` is the function Ray runs (tests swap in crashing ones).
         Every task measures in a fresh worker with the Python of the node it runs on."""
-        self.ray = import_ray()
+        self.ray = import_extra("ray", "ray", "ray")
         self.owns_ray = not self.ray.is_initialized()
         if self.owns_ray:  # a local instance binds the loopback interface only
             local = {} if address else {"_node_ip_address": "127.0.0.1"}

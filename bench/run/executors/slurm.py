@@ -34,12 +34,11 @@ from pathlib import Path
 from bench.config import BenchConfig
 from bench.config.executor_settings import ExecutorSettings
 from bench.results.record import Placement, Record
-from bench.run.executors import Completed, Executor, ExecutorUnavailable, RunContext, register_executor
+from bench.run.executors import Completed, Executor, ExecutorUnavailable, RunContext, import_extra, register_executor
 from bench.run.executors.local import measure_isolated
 from bench.run.placement import DeviceSlot
 from bench.run.process import worker_environment
 
-INSTALL = "pip install 'attnbench[slurm]' (or pip install submitit)"
 # Slurm states of a task that ended without a shard, and what they mean for its configuration.
 FAILED_STATES = {"TIMEOUT": "timeout", "OUT_OF_MEMORY": "oom"}
 RETRIED_STATES = ("NODE_FAIL", "PREEMPTED", "FAILED", "BOOT_FAIL", "INTERRUPTED", "CANCELLED")
@@ -59,15 +58,6 @@ def measure_to_shard(config: dict, shard: str, placement: str, pythonpath: str) 
     os.replace(tmp, shard)
 
 
-def import_submitit():
-    """The submitit module, or ExecutorUnavailable naming the install command."""
-    try:
-        import submitit
-    except ImportError as exc:
-        raise ExecutorUnavailable(f"--executor slurm needs submitit, which is not installed: {INSTALL}") from exc
-    return submitit
-
-
 @register_executor
 class SlurmExecutor(Executor):
     """Configurations as submitit array tasks writing JSON shards that the driver merges (module docstring)."""
@@ -78,7 +68,7 @@ class SlurmExecutor(Executor):
                  retries: int = 2, partition: str | None = None, time_min: int = 60, gpus_per_task: int = 0,
                  cpus_per_task: int | None = None, array_parallelism: int = 16, exclusive: bool | None = None,
                  poll_s: float | None = None, task: Callable[[dict, str, str, str], None] = measure_to_shard) -> None:
-        submitit = import_submitit()
+        submitit = import_extra("submitit", "slurm", "slurm")
         self.folder, self.cluster, self.placement, self.retries = Path(folder), cluster, placement, retries
         self.shards = self.folder / "shards"
         self.shards.mkdir(parents=True, exist_ok=True)
